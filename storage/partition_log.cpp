@@ -1,0 +1,377 @@
+#include "storage/partition_log.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <system_error>
+
+#include "codec/byte_order.h"
+#include "codec/frame_format.h"
+#include "codec/record.h"
+#include "storage/log_format.h"
+
+namespace mcp::storage {
+
+namespace fs = std::filesystem;
+
+partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
+    : dir_(std::move(dir)), opts_(opts), io_(io) {
+  sync_.log = this;
+  index_cb_.log = this;
+}
+
+partition_log::~partition_log() {
+  // A log is destroyed only when its backend is idle (the sync backend always is).
+  assert(pending_.empty() && !sync_in_flight_);
+}
+
+segment::options partition_log::segment_opts() const noexcept {
+  return segment::options{opts_.index_interval, opts_.segment_bytes};
+}
+
+result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, const log_options& opts, file_io& io,
+                                                           std::int64_t now_ms) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(errc::io_error, fmt::format("create {}: {}", dir.string(), ec.message()));
+  std::unique_ptr<partition_log> log(new partition_log(dir, opts, io));
+
+  std::vector<std::uint64_t> bases;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (auto b = parse_segment_name(entry.path().filename().string(), log_suffix)) bases.push_back(*b);
+  }
+  if (ec) return fail(errc::io_error, fmt::format("list {}: {}", dir.string(), ec.message()));
+  std::sort(bases.begin(), bases.end());
+
+  for (std::size_t i = 0; i < bases.size(); ++i) {
+    const bool active = i + 1 == bases.size();
+    auto s = segment::open(dir, bases[i], log->segment_opts(), active, now_ms);
+    if (!s) return unexpected{s.error()};
+    if (!log->segments_.empty() && log->segments_.back()->next_offset() != s->base()) {
+      return fail(errc::corrupt, fmt::format("{}: segment ends at offset {} but the next segment starts at {}",
+                                             log->segments_.back()->log_path().string(),
+                                             log->segments_.back()->next_offset(), s->base()));
+    }
+    log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
+  }
+  if (log->segments_.empty()) {
+    auto s = segment::create(dir, 0, log->segment_opts(), now_ms);
+    if (!s) return unexpected{s.error()};
+    log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
+  }
+  const segment& last = *log->segments_.back();
+  log->written_next_ = log->synced_next_ = log->visible_next_ = last.next_offset();
+  log->visible_seg_base_ = last.base();
+  log->visible_pos_ = last.size();
+  log->last_sync_ms_ = now_ms;
+  return log;
+}
+
+std::uint64_t partition_log::log_start() const noexcept { return segments_.front()->base(); }
+std::uint64_t partition_log::log_end() const noexcept { return segments_.back()->next_offset(); }
+std::uint64_t partition_log::high_watermark() const noexcept { return visible_next_; }
+
+std::uint64_t partition_log::size_bytes() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& s : segments_) n += s->size();
+  return n;
+}
+
+result<void> partition_log::roll(std::int64_t now_ms) {
+  segment& old = *segments_.back();
+  // Sealed segments are synced once, so recovery may trust them whatever the level.
+  if (std::find(dirty_fds_.begin(), dirty_fds_.end(), old.log_fd()) == dirty_fds_.end() &&
+      opts_.level.level != durability::kind::sync) {
+    ++index_writes_;
+    io_.datasync(old.log_fd(), &index_cb_);
+  }
+  auto s = segment::create(dir_, old.next_offset(), segment_opts(), now_ms);
+  if (!s) return unexpected{s.error()};
+  segments_.push_back(std::make_unique<segment>(std::move(*s)));
+  return {};
+}
+
+result<std::uint64_t> partition_log::append(std::span<std::byte> frames, std::uint32_t count, std::int64_t now_ms,
+                                            append_callback* cb) {
+  if (failed_) return fail(errc::failed, failure_);
+  if (count == 0 || frames.empty()) return fail(errc::invalid_argument, "append of an empty batch");
+  {
+    const segment& active = *segments_.back();
+    const bool too_big = active.size() > 0 && active.size() + frames.size() > opts_.segment_bytes;
+    const bool too_old = active.size() > 0 && now_ms - active.created_ms() >= opts_.segment_ms;
+    const bool offset_room = active.next_offset() - active.base() + count <= 0xFFFFFFFFull;
+    if (too_big || too_old || !offset_room || active.size() + frames.size() > 0xFFFFFFFFull) {
+      if (auto r = roll(now_ms); !r) return unexpected{r.error()};
+    }
+  }
+  segment& seg = *segments_.back();
+  const std::uint64_t first = seg.next_offset();
+  const std::uint64_t pos = seg.reserve(frames.size(), count);
+
+  // Stamp each record and note index entries at record boundaries. This walk is
+  // per record by nature (each carries its offset); it touches only headers and
+  // recomputes each CRC, with no copy.
+  std::int64_t max_ts = seg.max_ts();
+  std::size_t at = 0;
+  std::uint64_t offset = first;
+  std::vector<segment::added_entries> added;
+  while (at < frames.size()) {
+    const std::size_t len = codec::length_field_size + codec::load_le<std::uint32_t>(frames.data() + at);
+    const auto frame = frames.subspan(at, len);
+    codec::stamp_record(frame, offset, now_ms);
+    const auto a = seg.note_record(offset, pos + at, max_ts);
+    if (a.offset_entry >= 0) added.push_back(a);
+    max_ts = std::max(max_ts, codec::record_timestamp(frame));
+    ++offset;
+    at += len;
+  }
+  assert(offset == first + count);
+  seg.note_timestamp(max_ts);
+
+  pending_append& p = pending_.emplace_back();
+  p.log = this;
+  p.cb = cb;
+  p.first = first;
+  p.next = first + count;
+  p.count = count;
+  p.seg_base = seg.base();
+  p.end_pos = pos + frames.size();
+  p.fd = seg.log_fd();
+  io_.write_at(seg.log_fd(), pos, frames, &p);
+
+  // Index entries: written behind the data; recovery rebuilds whatever they miss.
+  for (const auto& a : added) {
+    ++index_writes_;
+    io_.write_at(seg.index_fd(), static_cast<std::uint64_t>(a.offset_entry) * offset_entry_size,
+                 seg.index().bytes_of(static_cast<std::size_t>(a.offset_entry)), &index_cb_);
+    ++index_writes_;
+    io_.write_at(seg.time_index_fd(), static_cast<std::uint64_t>(a.time_entry) * time_entry_size,
+                 seg.times().bytes_of(static_cast<std::size_t>(a.time_entry)), &index_cb_);
+  }
+  return first;
+}
+
+void partition_log::pending_append::io_done(int res) noexcept {
+  if (res < 0) {
+    st = state::failed;
+    log->fail_log(-res, "write");
+  } else {
+    st = state::written;
+  }
+  log->advance();
+}
+
+void partition_log::sync_round::io_done(int res) noexcept {
+  if (res < 0 && err == 0) err = -res;
+  assert(outstanding > 0);
+  if (--outstanding > 0) return;
+  log->sync_in_flight_ = false;
+  if (err != 0) {
+    log->fail_log(err, "fdatasync");
+  } else {
+    log->synced_next_ = std::max(log->synced_next_, log->sync_target_);
+  }
+  log->advance();
+}
+
+void partition_log::index_write::io_done(int) noexcept {
+  // An index write that failed leaves a stale index: recovery detects and rebuilds it.
+  --log->index_writes_;
+}
+
+void partition_log::fail_log(int err, const char* what) noexcept {
+  if (!failed_) {
+    failed_ = true;
+    failure_ = fmt::format("{}: {} failed: {}; the log accepts no more appends until it is reopened",
+                           dir_.string(), what, std::strerror(err));
+  }
+}
+
+void partition_log::start_sync() noexcept {
+  if (sync_in_flight_ || dirty_fds_.empty() || written_next_ <= synced_next_) return;
+  sync_in_flight_ = true;
+  ++syncs_issued_;
+  sync_target_ = written_next_;
+  sync_.err = 0;
+  const std::vector<int> fds = std::exchange(dirty_fds_, {});
+  sync_.outstanding = static_cast<unsigned>(fds.size());
+  for (const int fd : fds) io_.datasync(fd, &sync_);
+}
+
+void partition_log::tick(std::int64_t now_ms) {
+  if (opts_.level.level == durability::kind::interval && !failed_ &&
+      now_ms - last_sync_ms_ >= static_cast<std::int64_t>(opts_.level.interval_ms) && written_next_ > synced_next_) {
+    last_sync_ms_ = now_ms;
+    start_sync();
+  }
+}
+
+void partition_log::advance() noexcept {
+  // Completions may arrive inside write_at/datasync (the sync backend) and user
+  // callbacks may append again: run the state machine iteratively, never nested.
+  if (advancing_) {
+    advance_again_ = true;
+    return;
+  }
+  advancing_ = true;
+  do {
+    advance_again_ = false;
+    advance_once();
+  } while (advance_again_);
+  advancing_ = false;
+}
+
+void partition_log::advance_once() noexcept {
+  // Written watermark: the longest prefix of pending appends whose write completed.
+  for (const auto& p : pending_) {
+    if (p.next <= written_next_) continue;
+    if (p.st != pending_append::state::written) break;
+    written_next_ = p.next;
+    if (std::find(dirty_fds_.begin(), dirty_fds_.end(), p.fd) == dirty_fds_.end()) dirty_fds_.push_back(p.fd);
+  }
+  const bool sync_level = opts_.level.level == durability::kind::sync;
+  if (sync_level && !failed_) start_sync();
+
+  const std::uint64_t complete_below = sync_level ? synced_next_ : written_next_;
+  while (!pending_.empty()) {
+    pending_append& p = pending_.front();
+    if (failed_) {
+      // After a failure nothing more is acknowledged; wait for in-flight writes
+      // to finish (their buffers are in use) before reporting them.
+      if (p.st == pending_append::state::in_flight) break;
+      const error e{errc::failed, failure_};
+      append_callback* cb = p.cb;
+      const std::uint64_t first = p.first;
+      const std::uint32_t count = p.count;
+      pending_.pop_front();
+      if (cb != nullptr) cb->append_done(first, count, &e);
+      continue;
+    }
+    if (p.next > complete_below) break;
+    visible_next_ = p.next;
+    visible_seg_base_ = p.seg_base;
+    visible_pos_ = p.end_pos;
+    append_callback* cb = p.cb;
+    const std::uint64_t first = p.first;
+    const std::uint32_t count = p.count;
+    pending_.pop_front();
+    if (cb != nullptr) cb->append_done(first, count, nullptr);
+  }
+}
+
+std::uint64_t partition_log::visible_size(const segment& s) const noexcept {
+  if (s.base() < visible_seg_base_) return s.size();
+  if (s.base() == visible_seg_base_) return visible_pos_;
+  return 0;
+}
+
+std::uint64_t partition_log::visible_next(const segment& s) const noexcept {
+  return s.base() < visible_seg_base_ ? s.next_offset() : visible_next_;
+}
+
+const segment* partition_log::segment_for(std::uint64_t offset) const noexcept {
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                             [](std::uint64_t o, const std::unique_ptr<segment>& s) { return o < s->base(); });
+  if (it == segments_.begin()) return nullptr;
+  return std::prev(it)->get();
+}
+
+result<log_slice> partition_log::locate(std::uint64_t offset, std::uint64_t max_bytes) const {
+  if (offset < log_start() || offset > visible_next_) {
+    return fail(errc::out_of_range, fmt::format("offset {} is outside [{}, {}]", offset, log_start(), visible_next_));
+  }
+  log_slice out;
+  out.first_offset = offset;
+  if (offset == visible_next_) return out;
+  const segment* s = segment_for(offset);
+  // A segment may end exactly at `offset` (empty active segment after a roll): move on.
+  while (s != nullptr && offset >= visible_next(*s)) {
+    s = segment_for(s->next_offset());
+    if (s != nullptr && s->base() > offset) return out;
+  }
+  if (s == nullptr) return out;
+  const std::uint64_t vsize = visible_size(*s);
+  auto pos = s->position_of(offset, vsize);
+  if (!pos) return unexpected{pos.error()};
+  out.fd = s->log_fd();
+  out.position = *pos;
+  const std::uint64_t limit = *pos + std::max<std::uint64_t>(max_bytes, 1);
+  if (vsize <= limit) {
+    out.bytes = vsize - *pos;
+    out.last_offset = visible_next(*s) - 1;
+    return out;
+  }
+  // Use an index entry inside the budget as the end when there is one after the start.
+  const index_entry e = s->index().floor_position(static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, 0xFFFFFFFFu)));
+  if (e.pos > *pos) {
+    // Walk on from that entry while whole records still fit.
+    std::uint64_t end = e.pos;
+    std::uint64_t next = s->base() + e.rel;
+    while (end < vsize) {
+      auto r = s->read_record_at(end, vsize);
+      if (!r) return unexpected{r.error()};
+      if (end + r->size > limit) break;
+      end += r->size;
+      ++next;
+    }
+    out.bytes = end - *pos;
+    out.last_offset = next - 1;
+    return out;
+  }
+  std::uint64_t end = *pos;
+  std::uint64_t next = offset;
+  while (end < vsize) {
+    auto r = s->read_record_at(end, vsize);
+    if (!r) return unexpected{r.error()};
+    if (end > *pos && end + r->size > limit) break;  // the first record always goes
+    end += r->size;
+    ++next;
+  }
+  out.bytes = end - *pos;
+  out.last_offset = next - 1;
+  return out;
+}
+
+result<std::uint64_t> partition_log::offset_for_timestamp(std::int64_t ts) const {
+  for (const auto& sp : segments_) {
+    const segment& s = *sp;
+    const std::uint64_t vsize = visible_size(s);
+    if (vsize == 0 || s.max_ts() < ts) continue;
+    const std::uint64_t start = s.base() + s.times().scan_start(ts);
+    auto pos = s.position_of(start, vsize);
+    if (!pos) return unexpected{pos.error()};
+    std::uint64_t p = *pos;
+    while (p < vsize) {
+      auto r = s.read_record_at(p, vsize);
+      if (!r) return unexpected{r.error()};
+      if (r->timestamp >= ts) return r->offset;
+      p += r->size;
+    }
+  }
+  return visible_next_;
+}
+
+result<std::size_t> partition_log::apply_retention(std::int64_t now_ms) {
+  std::size_t removed = 0;
+  std::uint64_t total = size_bytes();
+  while (segments_.size() > 1 && !sync_in_flight_) {
+    segment& oldest = *segments_.front();
+    const bool over_bytes = opts_.retention_bytes >= 0 && total > static_cast<std::uint64_t>(opts_.retention_bytes);
+    const bool over_age = opts_.retention_ms >= 0 && oldest.max_ts() < now_ms - opts_.retention_ms;
+    if (!over_bytes && !over_age) break;
+    // Only whole, acknowledged, synced-or-not-waiting segments go.
+    if (oldest.next_offset() > visible_next_ ||
+        std::find(dirty_fds_.begin(), dirty_fds_.end(), oldest.log_fd()) != dirty_fds_.end()) {
+      break;
+    }
+    total -= oldest.size();
+    if (auto r = oldest.remove_files(); !r) return unexpected{r.error()};
+    segments_.pop_front();
+    ++removed;
+  }
+  return removed;
+}
+
+}  // namespace mcp::storage

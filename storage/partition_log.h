@@ -1,0 +1,164 @@
+#pragma once
+// The log of one partition: segments of RECORD frames with dense offsets.
+//
+// Durability contract (docs/storage.md "Durability"): append() reports each batch
+// through its append_callback exactly once — success only when the batch is as
+// durable as the level asks (sync: covered by a completed fdatasync; interval and
+// none: written to the page cache), failure after a write or sync error, after
+// which the log refuses further appends until it is reopened (recovery then keeps
+// exactly the records that reached the file). Batches complete in offset order.
+// Readers see only completed batches: locate() never returns bytes past the
+// high watermark.
+//
+// Buffers: the frames passed to append() are stamped in place and must stay valid
+// and unchanged until that append's callback runs.
+//
+// Thread: one owner thread calls everything and receives every callback (the
+// file_io's completions run there too). Not copyable or movable: callbacks point at it.
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "storage/durability.h"
+#include "storage/errc.h"
+#include "storage/file_io.h"
+#include "storage/segment.h"
+
+namespace mcp::storage {
+
+struct log_options {
+  std::uint64_t segment_bytes = 256u << 20;
+  std::int64_t segment_ms = 7LL * 24 * 3600 * 1000;
+  std::uint64_t index_interval = 4096;
+  durability level{};
+  std::int64_t retention_bytes = -1;  // -1: unlimited
+  std::int64_t retention_ms = -1;     // -1: unlimited
+};
+
+class append_callback {
+ public:
+  // `err` is null on success.
+  virtual void append_done(std::uint64_t first_offset, std::uint32_t count, const error* err) noexcept = 0;
+
+ protected:
+  ~append_callback() = default;
+};
+
+// A byte range of one segment file holding whole records, for sendfile/splice.
+struct log_slice {
+  int fd = -1;
+  std::uint64_t position = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t first_offset = 0;
+  std::uint64_t last_offset = 0;  // valid when bytes > 0
+  std::uint32_t count() const noexcept { return bytes == 0 ? 0 : static_cast<std::uint32_t>(last_offset - first_offset + 1); }
+};
+
+class partition_log {
+ public:
+  // Opens (recovering) or creates the log in `dir`. Blocking: call at start-up or
+  // from a helper thread.
+  static result<std::unique_ptr<partition_log>> open(const std::filesystem::path& dir, const log_options& opts,
+                                                     file_io& io, std::int64_t now_ms);
+  ~partition_log();
+  partition_log(const partition_log&) = delete;
+  partition_log& operator=(const partition_log&) = delete;
+
+  // Appends `count` validated RECORD frames (codec::validate_records) lying back to
+  // back in `frames`: stamps offsets (and `now_ms` where the producer left the
+  // timestamp 0) and writes them with one write. Returns the first offset; the
+  // callback reports completion. May roll the segment first (a synchronous file
+  // create, once per segment).
+  result<std::uint64_t> append(std::span<std::byte> frames, std::uint32_t count, std::int64_t now_ms,
+                               append_callback* cb);
+
+  // interval durability: syncs when the interval has passed and data is unsynced.
+  void tick(std::int64_t now_ms);
+
+  // Whole records from `offset`, at most `max_bytes` of them unless the first
+  // record alone is larger (it is then returned alone, so a reader always moves on).
+  // An offset equal to the high watermark gives an empty slice (wait for more).
+  result<log_slice> locate(std::uint64_t offset, std::uint64_t max_bytes) const;
+  // The first offset whose record has timestamp >= ts, or the high watermark.
+  result<std::uint64_t> offset_for_timestamp(std::int64_t ts) const;
+
+  // Deletes whole sealed segments beyond retention (bytes, age); never the active
+  // one. Blocking (unlink). Returns how many segments went.
+  result<std::size_t> apply_retention(std::int64_t now_ms);
+
+  std::uint64_t log_start() const noexcept;
+  std::uint64_t log_end() const noexcept;         // next offset to be assigned
+  std::uint64_t high_watermark() const noexcept;  // next offset a reader can see
+  std::uint64_t size_bytes() const noexcept;
+  std::size_t segment_count() const noexcept { return segments_.size(); }
+  const segment& segment_at(std::size_t i) const noexcept { return *segments_[i]; }
+  bool failed() const noexcept { return failed_; }
+  // No write or sync in flight.
+  bool idle() const noexcept { return pending_.empty() && !sync_in_flight_ && index_writes_ == 0; }
+  std::uint64_t syncs_issued() const noexcept { return syncs_issued_; }
+  const log_options& options() const noexcept { return opts_; }
+
+ private:
+  struct pending_append final : io_callback {
+    partition_log* log = nullptr;
+    append_callback* cb = nullptr;
+    std::uint64_t first = 0;
+    std::uint64_t next = 0;
+    std::uint32_t count = 0;
+    std::uint64_t seg_base = 0;
+    std::uint64_t end_pos = 0;
+    int fd = -1;
+    enum class state { in_flight, written, failed } st = state::in_flight;
+    void io_done(int res) noexcept override;
+  };
+  struct sync_round final : io_callback {
+    partition_log* log = nullptr;
+    unsigned outstanding = 0;
+    int err = 0;
+    void io_done(int res) noexcept override;
+  };
+  struct index_write final : io_callback {
+    partition_log* log = nullptr;
+    void io_done(int res) noexcept override;
+  };
+
+  partition_log(std::filesystem::path dir, const log_options& opts, file_io& io);
+  result<void> roll(std::int64_t now_ms);
+  void advance() noexcept;
+  void advance_once() noexcept;
+  void start_sync() noexcept;
+  void fail_log(int err, const char* what) noexcept;
+  segment::options segment_opts() const noexcept;
+  std::uint64_t visible_size(const segment& s) const noexcept;
+  std::uint64_t visible_next(const segment& s) const noexcept;
+  const segment* segment_for(std::uint64_t offset) const noexcept;
+
+  std::filesystem::path dir_;
+  log_options opts_;
+  file_io& io_;
+  std::deque<std::unique_ptr<segment>> segments_;
+  std::deque<pending_append> pending_;
+  std::vector<int> dirty_fds_;  // written since their last sync round started
+  sync_round sync_;
+  index_write index_cb_;
+  unsigned index_writes_ = 0;
+  bool sync_in_flight_ = false;
+  std::uint64_t sync_target_ = 0;
+  std::uint64_t written_next_ = 0;   // every offset below is written
+  std::uint64_t synced_next_ = 0;    // every offset below is covered by an fdatasync
+  std::uint64_t visible_next_ = 0;   // every offset below is complete (acked) and readable
+  std::uint64_t visible_seg_base_ = 0;
+  std::uint64_t visible_pos_ = 0;
+  std::int64_t last_sync_ms_ = 0;
+  std::uint64_t syncs_issued_ = 0;
+  bool failed_ = false;
+  std::string failure_;
+  bool advancing_ = false;
+  bool advance_again_ = false;
+};
+
+}  // namespace mcp::storage

@@ -1,0 +1,393 @@
+#include "storage/segment.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "codec/byte_order.h"
+#include "codec/frame_decoder.h"
+#include "codec/record.h"
+#include "codec/record_format.h"
+#include "storage/log_format.h"
+
+namespace mcp::storage {
+
+namespace fs = std::filesystem;
+using codec::load_le;
+
+std::string segment_stem(std::uint64_t base_offset) { return fmt::format("{:020d}", base_offset); }
+
+std::optional<std::uint64_t> parse_segment_name(std::string_view name, std::string_view suffix) {
+  if (name.size() != base_offset_digits + suffix.size() || name.substr(base_offset_digits) != suffix) {
+    return std::nullopt;
+  }
+  std::uint64_t v = 0;
+  const char* b = name.data();
+  const auto [end, ec] = std::from_chars(b, b + base_offset_digits, v);
+  if (ec != std::errc() || end != b + base_offset_digits) return std::nullopt;
+  return v;
+}
+
+namespace {
+
+std::string errno_text(const fs::path& p, const char* what) {
+  return fmt::format("{} {}: {}", what, p.string(), std::strerror(errno));
+}
+
+result<std::uint64_t> file_size(int fd, const fs::path& p) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(errc::io_error, errno_text(p, "fstat"));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+bool pread_all(int fd, std::byte* out, std::size_t n, std::uint64_t pos) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, out + done, n - done, static_cast<off_t>(pos + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    done += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+result<std::vector<std::byte>> read_whole(int fd, const fs::path& p) {
+  auto size = file_size(fd, p);
+  if (!size) return unexpected{size.error()};
+  std::vector<std::byte> out(*size);
+  if (!out.empty() && !pread_all(fd, out.data(), out.size(), 0)) return fail(errc::io_error, errno_text(p, "read"));
+  return out;
+}
+
+// Bytes of a RECORD frame needed to read its header, offset and timestamp.
+constexpr std::size_t record_peek = codec::header_size + codec::record_layout::timestamp_offset + 8;
+
+using record_fn = std::function<void(std::uint64_t pos, std::uint64_t offset, std::int64_t max_ts_before)>;
+
+scan_result scan_impl(int fd, std::uint64_t pos, std::uint64_t size, std::uint64_t expected,
+                      std::int64_t max_ts_before, const record_fn& on_record) {
+  scan_result r;
+  r.end_pos = pos;
+  r.next_offset = expected;
+  r.max_ts = max_ts_before;
+  codec::decoder_options opts;
+  opts.max_frame = 1u << 30;
+  std::vector<std::byte> buf(1u << 20);
+  while (r.end_pos < size) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - r.end_pos));
+    if (!pread_all(fd, buf.data(), want, r.end_pos)) {
+      r.clean = false;
+      r.problem = fmt::format("read failed: {}", std::strerror(errno));
+      return r;
+    }
+    r.bytes_read += want;
+    std::span<const std::byte> rest(buf.data(), want);
+    std::size_t used = 0;
+    while (!rest.empty()) {
+      const auto d = codec::parse_frame(rest, opts);
+      if (d.status == codec::errc::need_more) break;
+      if (d.status != codec::errc::ok) {
+        r.clean = false;
+        r.problem = fmt::format("bad frame: {}", codec::errc_name(d.status));
+        return r;
+      }
+      const auto rec = d.frame.header.op == codec::opcode::record ? codec::decode_record(d.frame.body)
+                                                                  : mcp::result<codec::record_view, codec::errc>(
+                                                                        unexpected{codec::errc::malformed_body});
+      if (!rec) {
+        r.clean = false;
+        r.problem = "not a valid RECORD frame";
+        return r;
+      }
+      if (rec->offset != r.next_offset) {
+        r.clean = false;
+        r.problem = fmt::format("offset {} where {} was expected", rec->offset, r.next_offset);
+        return r;
+      }
+      if (on_record) on_record(r.end_pos, rec->offset, r.max_ts);
+      r.max_ts = r.records == 0 && max_ts_before == 0 ? rec->timestamp_ms : std::max(r.max_ts, rec->timestamp_ms);
+      ++r.records;
+      ++r.next_offset;
+      r.end_pos += d.frame.bytes.size();
+      used += d.frame.bytes.size();
+      rest = rest.subspan(d.frame.bytes.size());
+    }
+    if (used == 0) {
+      // A frame larger than the buffer, or a torn one at the end of the file.
+      const auto d = codec::parse_frame(std::span<const std::byte>(buf.data(), want), opts);
+      const std::uint64_t need_total = want + d.need;
+      if (r.end_pos + need_total > size) {
+        r.clean = false;
+        r.problem = fmt::format("torn record: {} of {} bytes present", size - r.end_pos, need_total);
+        return r;
+      }
+      buf.resize(static_cast<std::size_t>(need_total));
+    }
+  }
+  return r;
+}
+
+result<int> open_file(const fs::path& p, int flags) {
+  const int fd = ::open(p.c_str(), flags | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(errno == ENOENT ? errc::not_found : errc::io_error, errno_text(p, "open"));
+  return fd;
+}
+
+std::size_t index_capacity(const segment::options& o) {
+  // One entry per interval of a full segment, plus slack for a last oversized batch.
+  return static_cast<std::size_t>(o.max_bytes / std::max<std::uint64_t>(o.index_interval, 1) + 16);
+}
+
+}  // namespace
+
+scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t size, std::uint64_t expected_offset,
+                     std::int64_t max_ts_before) {
+  return scan_impl(fd, pos, size, expected_offset, max_ts_before, {});
+}
+
+segment::segment(segment&& o) noexcept { *this = std::move(o); }
+
+segment& segment::operator=(segment&& o) noexcept {
+  if (this != &o) {
+    close_fds();
+    log_path_ = std::move(o.log_path_);
+    idx_path_ = std::move(o.idx_path_);
+    tix_path_ = std::move(o.tix_path_);
+    log_fd_ = std::exchange(o.log_fd_, -1);
+    idx_fd_ = std::exchange(o.idx_fd_, -1);
+    tix_fd_ = std::exchange(o.tix_fd_, -1);
+    base_ = o.base_;
+    next_offset_ = o.next_offset_;
+    size_ = o.size_;
+    last_index_pos_ = o.last_index_pos_;
+    max_ts_ = o.max_ts_;
+    created_ms_ = o.created_ms_;
+    index_interval_ = o.index_interval_;
+    recovery_scanned_ = o.recovery_scanned_;
+    index_ = std::move(o.index_);
+    times_ = std::move(o.times_);
+  }
+  return *this;
+}
+
+segment::~segment() { close_fds(); }
+
+void segment::close_fds() noexcept {
+  for (int* fd : {&log_fd_, &idx_fd_, &tix_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
+result<segment> segment::create(const fs::path& dir, std::uint64_t base, const options& opts, std::int64_t now_ms) {
+  segment s;
+  const std::string stem = segment_stem(base);
+  s.log_path_ = dir / (stem + std::string(log_suffix));
+  s.idx_path_ = dir / (stem + std::string(index_suffix));
+  s.tix_path_ = dir / (stem + std::string(time_index_suffix));
+  // O_TRUNC: a leftover file of that name can only be a torn roll that never held an acked record.
+  auto lf = open_file(s.log_path_, O_RDWR | O_CREAT | O_TRUNC);
+  if (!lf) return unexpected{lf.error()};
+  s.log_fd_ = *lf;
+  auto xf = open_file(s.idx_path_, O_RDWR | O_CREAT | O_TRUNC);
+  if (!xf) return unexpected{xf.error()};
+  s.idx_fd_ = *xf;
+  auto tf = open_file(s.tix_path_, O_RDWR | O_CREAT | O_TRUNC);
+  if (!tf) return unexpected{tf.error()};
+  s.tix_fd_ = *tf;
+  s.base_ = base;
+  s.next_offset_ = base;
+  s.created_ms_ = now_ms;
+  s.index_interval_ = opts.index_interval;
+  s.index_ = segment_index(index_capacity(opts));
+  s.times_ = time_index(index_capacity(opts));
+  return s;
+}
+
+result<segment> segment::open(const fs::path& dir, std::uint64_t base, const options& opts, bool active,
+                              std::int64_t now_ms) {
+  segment s;
+  const std::string stem = segment_stem(base);
+  s.log_path_ = dir / (stem + std::string(log_suffix));
+  s.idx_path_ = dir / (stem + std::string(index_suffix));
+  s.tix_path_ = dir / (stem + std::string(time_index_suffix));
+  auto lf = open_file(s.log_path_, O_RDWR);
+  if (!lf) return unexpected{lf.error()};
+  s.log_fd_ = *lf;
+  auto xf = open_file(s.idx_path_, O_RDWR | O_CREAT);
+  if (!xf) return unexpected{xf.error()};
+  s.idx_fd_ = *xf;
+  auto tf = open_file(s.tix_path_, O_RDWR | O_CREAT);
+  if (!tf) return unexpected{tf.error()};
+  s.tix_fd_ = *tf;
+  s.base_ = base;
+  s.created_ms_ = now_ms;
+  s.index_interval_ = opts.index_interval;
+  const std::size_t cap = std::max(index_capacity(opts), std::size_t{16});
+
+  auto size = file_size(s.log_fd_, s.log_path_);
+  if (!size) return unexpected{size.error()};
+  auto idx_bytes = read_whole(s.idx_fd_, s.idx_path_);
+  if (!idx_bytes) return unexpected{idx_bytes.error()};
+  auto tix_bytes = read_whole(s.tix_fd_, s.tix_path_);
+  if (!tix_bytes) return unexpected{tix_bytes.error()};
+  auto entries = segment_index::parse(*idx_bytes);
+  auto times = time_index::parse(*tix_bytes);
+
+  // Keep the prefix where both indexes agree and the entries point inside the
+  // log at a record with the offset they claim. Anything else is stale.
+  std::size_t n = std::min(entries.size(), times.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (entries[i].rel != times[i].rel || entries[i].pos >= *size) {
+      n = i;
+      break;
+    }
+  }
+  while (n > 0) {
+    auto rec = s.read_record_at(entries[n - 1].pos, *size);
+    if (rec && rec->offset == base + entries[n - 1].rel) break;
+    --n;
+  }
+  const bool index_changed = n != entries.size() || n != times.size() ||
+                             idx_bytes->size() != entries.size() * offset_entry_size ||
+                             tix_bytes->size() != times.size() * time_entry_size;
+  s.index_ = segment_index(std::max(cap, n + 16));
+  s.times_ = time_index(std::max(cap, n + 16));
+  for (std::size_t i = 0; i < n; ++i) {
+    s.index_.append(entries[i]);
+    s.times_.append(times[i]);
+  }
+
+  const index_entry start = n > 0 ? entries[n - 1] : index_entry{};
+  const std::int64_t ts_before = n > 0 ? times[n - 1].max_ts : 0;
+  s.last_index_pos_ = start.pos;
+  std::size_t added = 0;
+  const scan_result scan = scan_impl(
+      s.log_fd_, start.pos, *size, base + start.rel, ts_before,
+      [&s, &added](std::uint64_t pos, std::uint64_t offset, std::int64_t max_before) {
+        if (pos - s.last_index_pos_ >= s.index_interval_ && pos > 0) {
+          const auto rel = static_cast<std::uint32_t>(offset - s.base_);
+          if (s.index_.append({rel, static_cast<std::uint32_t>(pos)})) {
+            s.times_.append({max_before, rel});
+            s.last_index_pos_ = pos;
+            ++added;
+          }
+        }
+      });
+  s.recovery_scanned_ = scan.bytes_read;
+  if (!scan.clean) {
+    if (!active) {
+      return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path_.string(),
+                                             scan.end_pos, scan.next_offset, scan.problem));
+    }
+    // A torn or corrupt tail of the active segment is the clean end of the log:
+    // nothing past it was acknowledged as durable.
+    if (::ftruncate(s.log_fd_, static_cast<off_t>(scan.end_pos)) != 0) {
+      return fail(errc::io_error, errno_text(s.log_path_, "truncate"));
+    }
+  }
+  s.size_ = scan.end_pos;
+  s.next_offset_ = scan.next_offset;
+  s.max_ts_ = scan.max_ts;
+  if (index_changed || added > 0) {
+    if (auto w = s.rewrite_indexes(); !w) return unexpected{w.error()};
+  }
+  return s;
+}
+
+std::uint64_t segment::reserve(std::uint64_t bytes, std::uint32_t count) noexcept {
+  const std::uint64_t pos = size_;
+  size_ += bytes;
+  next_offset_ += count;
+  return pos;
+}
+
+segment::added_entries segment::note_record(std::uint64_t offset, std::uint64_t pos, std::int64_t max_ts_before) noexcept {
+  added_entries a;
+  if (pos == 0 || pos - last_index_pos_ < index_interval_) return a;
+  if (index_.full() || times_.full()) return a;
+  const auto rel = static_cast<std::uint32_t>(offset - base_);
+  if (!index_.append({rel, static_cast<std::uint32_t>(pos)})) return a;
+  times_.append({max_ts_before, rel});
+  last_index_pos_ = pos;
+  a.offset_entry = static_cast<long>(index_.size() - 1);
+  a.time_entry = static_cast<long>(times_.size() - 1);
+  return a;
+}
+
+result<segment::record_at> segment::read_record_at(std::uint64_t pos, std::uint64_t visible_size) const {
+  if (pos + record_peek > visible_size) {
+    return fail(errc::corrupt, fmt::format("{}: no record at byte {}", log_path_.string(), pos));
+  }
+  std::byte b[record_peek];
+  if (!pread_all(log_fd_, b, sizeof b, pos)) return fail(errc::io_error, errno_text(log_path_, "read"));
+  if (load_le<std::uint16_t>(b + codec::magic_offset) != codec::magic ||
+      static_cast<codec::opcode>(b[codec::opcode_offset]) != codec::opcode::record) {
+    return fail(errc::corrupt, fmt::format("{}: no record header at byte {}", log_path_.string(), pos));
+  }
+  record_at r;
+  r.size = codec::length_field_size + load_le<std::uint32_t>(b);
+  r.offset = load_le<std::uint64_t>(b + codec::header_size + codec::record_layout::offset_offset);
+  r.timestamp = load_le<std::int64_t>(b + codec::header_size + codec::record_layout::timestamp_offset);
+  if (r.size < record_peek || pos + r.size > visible_size) {
+    return fail(errc::corrupt, fmt::format("{}: record at byte {} runs past the end", log_path_.string(), pos));
+  }
+  return r;
+}
+
+result<std::uint64_t> segment::position_of(std::uint64_t offset, std::uint64_t visible_size) const {
+  const index_entry e = index_.floor(static_cast<std::uint32_t>(offset - base_));
+  std::uint64_t pos = e.pos;
+  std::uint64_t cur = base_ + e.rel;
+  // Walk at most one index interval of records (plus one oversized batch).
+  while (cur < offset) {
+    auto r = read_record_at(pos, visible_size);
+    if (!r) return unexpected{r.error()};
+    if (r->offset != cur) {
+      return fail(errc::corrupt, fmt::format("{}: record at byte {} has offset {}, expected {}",
+                                             log_path_.string(), pos, r->offset, cur));
+    }
+    pos += r->size;
+    ++cur;
+  }
+  return pos;
+}
+
+scan_result segment::scan_all() const {
+  return scan_impl(log_fd_, 0, size_, base_, 0, {});
+}
+
+result<void> segment::rewrite_indexes() {
+  const auto idx = std::as_bytes(index_.entries());
+  if (::ftruncate(idx_fd_, 0) != 0 || (!idx.empty() && ::pwrite(idx_fd_, idx.data(), idx.size(), 0) != static_cast<ssize_t>(idx.size()))) {
+    return fail(errc::io_error, errno_text(idx_path_, "write"));
+  }
+  std::vector<std::byte> t;
+  for (std::size_t i = 0; i < times_.size(); ++i) {
+    const auto b = times_.bytes_of(i);
+    t.insert(t.end(), b.begin(), b.end());
+  }
+  if (::ftruncate(tix_fd_, 0) != 0 || (!t.empty() && ::pwrite(tix_fd_, t.data(), t.size(), 0) != static_cast<ssize_t>(t.size()))) {
+    return fail(errc::io_error, errno_text(tix_path_, "write"));
+  }
+  return {};
+}
+
+result<void> segment::remove_files() {
+  close_fds();
+  std::error_code ec;
+  for (const auto& p : {log_path_, idx_path_, tix_path_}) {
+    fs::remove(p, ec);
+    if (ec) return fail(errc::io_error, fmt::format("remove {}: {}", p.string(), ec.message()));
+  }
+  return {};
+}
+
+}  // namespace mcp::storage

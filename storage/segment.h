@@ -1,0 +1,122 @@
+#pragma once
+// One segment of a partition log: a .log file of RECORD frames with its offset
+// index (.idx) and time index (.tix). A segment is *active* (the one appended to)
+// or *sealed*. Thread: owned by one partition_log, used by one thread.
+//
+// Opening, creating, truncating and removing files are synchronous system calls:
+// they happen when a log opens, when a segment rolls, and in retention — never
+// per append. Appends and index writes go through the log's file_io.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "storage/errc.h"
+#include "storage/segment_index.h"
+#include "storage/time_index.h"
+
+namespace mcp::storage {
+
+// What a scan of a .log found: the valid prefix, and the first problem if any.
+struct scan_result {
+  std::uint64_t end_pos = 0;       // just past the last valid record
+  std::uint64_t next_offset = 0;   // offset the next record would have
+  std::int64_t max_ts = 0;
+  std::uint64_t records = 0;
+  std::uint64_t bytes_read = 0;
+  bool clean = true;               // false: bytes after end_pos are not a valid record
+  std::string problem;             // what was wrong at end_pos
+};
+
+class segment {
+ public:
+  struct options {
+    std::uint64_t index_interval = 4096;  // bytes of log between index entries
+    std::uint64_t max_bytes = 256u << 20;  // roll size: sizes the index capacity
+  };
+
+  // Creates new, empty files for base offset `base` in `dir`.
+  static result<segment> create(const std::filesystem::path& dir, std::uint64_t base, const options& opts,
+                                std::int64_t now_ms);
+  // Opens existing files. With `active`, a torn or corrupt tail is truncated to
+  // the last valid record; a sealed segment with one is an error (corrupt), since
+  // sealed segments were synced when they were sealed. A missing or stale index
+  // is rebuilt. The tail is scanned from the last valid index entry only.
+  // `expected_end` (the next segment's base), if known, must match a sealed
+  // segment's last offset + 1.
+  static result<segment> open(const std::filesystem::path& dir, std::uint64_t base, const options& opts,
+                              bool active, std::int64_t now_ms);
+
+  segment(segment&&) noexcept;
+  segment& operator=(segment&&) noexcept;
+  ~segment();
+
+  std::uint64_t base() const noexcept { return base_; }
+  std::uint64_t next_offset() const noexcept { return next_offset_; }  // appended (maybe not yet written)
+  std::uint64_t size() const noexcept { return size_; }                // bytes appended
+  std::int64_t max_ts() const noexcept { return max_ts_; }
+  std::int64_t created_ms() const noexcept { return created_ms_; }
+  int log_fd() const noexcept { return log_fd_; }
+  int index_fd() const noexcept { return idx_fd_; }
+  int time_index_fd() const noexcept { return tix_fd_; }
+  const segment_index& index() const noexcept { return index_; }
+  const time_index& times() const noexcept { return times_; }
+  const std::filesystem::path& log_path() const noexcept { return log_path_; }
+  std::uint64_t recovery_bytes_scanned() const noexcept { return recovery_scanned_; }
+
+  // Reserves room for a run of `count` records of `bytes` bytes starting at offset
+  // next_offset(): returns the file position to write them at.
+  std::uint64_t reserve(std::uint64_t bytes, std::uint32_t count) noexcept;
+  // Records an index entry due at a record boundary. Returns the indexes of the
+  // offset / time entries added (or -1) so the caller can write them.
+  struct added_entries {
+    long offset_entry = -1;
+    long time_entry = -1;
+  };
+  added_entries note_record(std::uint64_t offset, std::uint64_t pos, std::int64_t max_ts_before) noexcept;
+  void note_timestamp(std::int64_t ts) noexcept { max_ts_ = std::max(max_ts_, ts); }
+  std::uint64_t bytes_since_index() const noexcept { return size_ - last_index_pos_; }
+
+  // Finds the position of the record with `offset` (base <= offset < next written):
+  // binary search in the index, then a forward walk over frame headers with pread.
+  result<std::uint64_t> position_of(std::uint64_t offset, std::uint64_t visible_size) const;
+  // Reads the header fields of the record at `pos`: frame size and offset.
+  struct record_at {
+    std::uint64_t size = 0;
+    std::uint64_t offset = 0;
+    std::int64_t timestamp = 0;
+  };
+  result<record_at> read_record_at(std::uint64_t pos, std::uint64_t visible_size) const;
+
+  // Validates every record of the file (CRC, layout, offset continuity) from the start.
+  scan_result scan_all() const;
+  // Writes the whole in-memory indexes to their files (used when sealing and at
+  // recovery; synchronous).
+  result<void> rewrite_indexes();
+  // Deletes the three files (retention). The segment is unusable afterwards.
+  result<void> remove_files();
+
+ private:
+  segment() = default;
+  void close_fds() noexcept;
+
+  std::filesystem::path log_path_, idx_path_, tix_path_;
+  int log_fd_ = -1, idx_fd_ = -1, tix_fd_ = -1;
+  std::uint64_t base_ = 0;
+  std::uint64_t next_offset_ = 0;
+  std::uint64_t size_ = 0;
+  std::uint64_t last_index_pos_ = 0;
+  std::int64_t max_ts_ = 0;
+  std::int64_t created_ms_ = 0;
+  std::uint64_t index_interval_ = 4096;
+  std::uint64_t recovery_scanned_ = 0;
+  segment_index index_{0};
+  time_index times_{0};
+};
+
+// Scans frames of `fd` from `pos` to `file_size`, expecting the first record to
+// have `expected_offset`. Reads in chunks with pread.
+scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t file_size, std::uint64_t expected_offset,
+                     std::int64_t max_ts_before);
+
+}  // namespace mcp::storage

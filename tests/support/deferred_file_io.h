@@ -1,0 +1,65 @@
+#pragma once
+// A file_io whose writes land in the file at once but whose completions are held
+// until the test releases them, in any order: lets tests reorder write
+// completions and watch what the log acknowledges in between. Can fail the Nth
+// operation with an errno.
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+#include <vector>
+
+#include "storage/file_io.h"
+
+namespace mcp::test {
+
+class deferred_file_io final : public storage::file_io {
+ public:
+  struct op {
+    bool is_sync = false;
+    int fd = -1;
+    std::size_t bytes = 0;
+    storage::io_callback* cb = nullptr;
+    int result = 0;
+  };
+
+  void write_at(int fd, std::uint64_t pos, std::span<const std::byte> bytes, storage::io_callback* cb) override {
+    int res = static_cast<int>(bytes.size());
+    if (++ops_seen_ == fail_nth_) {
+      res = -fail_errno_;
+    } else if (::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(pos)) != static_cast<ssize_t>(bytes.size())) {
+      res = -errno;
+    }
+    ops.push_back({false, fd, bytes.size(), cb, res});
+  }
+  void datasync(int fd, storage::io_callback* cb) override {
+    const int res = (++ops_seen_ == fail_nth_) ? -fail_errno_ : (::fdatasync(fd) == 0 ? 0 : -errno);
+    ops.push_back({true, fd, 0, cb, res});
+    ++syncs;
+  }
+
+  // Completes the i-th held operation.
+  void complete(std::size_t i) {
+    op o = ops[i];
+    ops.erase(ops.begin() + static_cast<std::ptrdiff_t>(i));
+    o.cb->io_done(o.result);
+  }
+  void complete_all() {
+    while (!ops.empty()) complete(0);
+  }
+  void fail_operation(unsigned nth, int err) {
+    fail_nth_ = ops_seen_ + nth;
+    fail_errno_ = err;
+  }
+
+  std::deque<op> ops;
+  unsigned syncs = 0;
+
+ private:
+  unsigned ops_seen_ = 0;
+  unsigned fail_nth_ = 0;
+  int fail_errno_ = EIO;
+};
+
+}  // namespace mcp::test

@@ -229,7 +229,11 @@ void partition_log::advance_once() noexcept {
     if (p.next <= written_next_) continue;
     if (p.st != pending_append::state::written) break;
     written_next_ = p.next;
-    if (std::find(dirty_fds_.begin(), dirty_fds_.end(), p.fd) == dirty_fds_.end()) dirty_fds_.push_back(p.fd);
+    // `none` never syncs, so it tracks nothing to sync.
+    if (opts_.level.level != durability::kind::none &&
+        std::find(dirty_fds_.begin(), dirty_fds_.end(), p.fd) == dirty_fds_.end()) {
+      dirty_fds_.push_back(p.fd);
+    }
   }
   const bool sync_level = opts_.level.level == durability::kind::sync;
   if (sync_level && !failed_) start_sync();
@@ -351,6 +355,29 @@ result<std::uint64_t> partition_log::offset_for_timestamp(std::int64_t ts) const
     }
   }
   return visible_next_;
+}
+
+result<void> partition_log::verify() const {
+  for (const auto& sp : segments_) {
+    const segment& s = *sp;
+    const scan_result r = s.scan_all();
+    if (!r.clean) {
+      return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path().string(),
+                                             r.end_pos, r.next_offset, r.problem));
+    }
+    if (r.next_offset != s.next_offset()) {
+      return fail(errc::corrupt, fmt::format("{}: holds offsets up to {} but {} were expected",
+                                             s.log_path().string(), r.next_offset, s.next_offset()));
+    }
+    for (const auto& e : s.index().entries()) {
+      auto rec = s.read_record_at(e.pos, s.size());
+      if (!rec || rec->offset != s.base() + e.rel) {
+        return fail(errc::corrupt, fmt::format("{}: index entry (offset {}, byte {}) does not point at that record",
+                                               s.log_path().string(), s.base() + e.rel, e.pos));
+      }
+    }
+  }
+  return {};
 }
 
 result<std::size_t> partition_log::apply_retention(std::int64_t now_ms) {

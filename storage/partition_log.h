@@ -86,6 +86,11 @@ class partition_log {
   // The first offset whose record has timestamp >= ts, or the high watermark.
   result<std::uint64_t> offset_for_timestamp(std::int64_t ts) const;
 
+  // Reads every record of every segment and checks frames, CRCs, record layout and
+  // offset continuity (opening checks only the tail). The first problem is
+  // reported as corrupt with the segment file and byte position. Blocking.
+  result<void> verify() const;
+
   // Deletes whole sealed segments beyond retention (bytes, age); never the active
   // one. Blocking (unlink). Returns how many segments went.
   result<std::size_t> apply_retention(std::int64_t now_ms);

@@ -1,0 +1,88 @@
+#include <doctest/doctest.h>
+
+#include "storage/partition_log.h"
+#include "storage/sync_file_io.h"
+#include "tests/support/record_batch.h"
+#include "tests/support/temp_dir.h"
+
+using namespace mcp::storage;
+
+namespace {
+
+log_options retention_opts(std::int64_t bytes, std::int64_t ms) {
+  log_options o;
+  o.segment_bytes = 4096;
+  o.index_interval = 1024;
+  o.level.level = durability::kind::none;
+  o.retention_bytes = bytes;
+  o.retention_ms = ms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("retention by bytes deletes the oldest whole sealed segments and moves the log start") {
+  mcp::test::temp_dir dir;
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), retention_opts(10'000, -1), io, 1);
+  REQUIRE(log.has_value());
+  for (int i = 0; i < 40; ++i) {
+    auto b = mcp::test::make_batch(4);
+    REQUIRE((*log)->append(b.bytes, 4, 1, nullptr).has_value());
+  }
+  const auto segments_before = (*log)->segment_count();
+  REQUIRE(segments_before > 5);
+  const auto removed = (*log)->apply_retention(2);
+  REQUIRE(removed.has_value());
+  CHECK(*removed > 0);
+  CHECK((*log)->segment_count() == segments_before - *removed);
+  CHECK((*log)->size_bytes() <= 10'000);
+  CHECK((*log)->log_start() == (*log)->segment_at(0).base());
+  CHECK((*log)->log_start() > 0);
+  CHECK((*log)->high_watermark() == 160);
+  // Offsets before the start are gone; from the start on, everything reads.
+  CHECK((*log)->locate(0, 100).error().code == errc::out_of_range);
+  CHECK((*log)->locate((*log)->log_start(), 100).has_value());
+  // Reopening sees the same start.
+  const auto start = (*log)->log_start();
+  log->reset();
+  auto again = partition_log::open(dir.path(), retention_opts(10'000, -1), io, 3);
+  REQUIRE(again.has_value());
+  CHECK((*again)->log_start() == start);
+}
+
+TEST_CASE("retention never deletes the active segment, whatever the limit") {
+  mcp::test::temp_dir dir;
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), retention_opts(0, 0), io, 1);
+  REQUIRE(log.has_value());
+  auto b = mcp::test::make_batch(4);
+  REQUIRE((*log)->append(b.bytes, 4, 1, nullptr).has_value());
+  CHECK((*log)->apply_retention(1'000'000).value() == 0);
+  CHECK((*log)->segment_count() == 1);
+  CHECK((*log)->high_watermark() == 4);
+}
+
+TEST_CASE("retention by age deletes segments whose newest record is older than the limit") {
+  mcp::test::temp_dir dir;
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), retention_opts(-1, 1000), io, 1);
+  REQUIRE(log.has_value());
+  // Old records (timestamp 5000..) fill a few segments, then new ones (timestamp 100000..).
+  for (int i = 0; i < 20; ++i) {
+    auto b = mcp::test::make_batch(4, 100, "old", 5000 + i * 4);
+    REQUIRE((*log)->append(b.bytes, 4, 5000, nullptr).has_value());
+  }
+  const std::uint64_t first_new = (*log)->log_end();
+  for (int i = 0; i < 20; ++i) {
+    auto b = mcp::test::make_batch(4, 100, "new", 100000 + i * 4);
+    REQUIRE((*log)->append(b.bytes, 4, 100000, nullptr).has_value());
+  }
+  const auto removed = (*log)->apply_retention(100500);
+  REQUIRE(removed.has_value());
+  CHECK(*removed > 0);
+  // Only segments holding nothing but old records went.
+  CHECK((*log)->log_start() <= first_new);
+  CHECK((*log)->segment_at(0).max_ts() >= 100000 - 1000);
+  CHECK((*log)->apply_retention(100500).value() == 0);
+}

@@ -69,8 +69,6 @@ result<std::vector<std::byte>> read_whole(int fd, const fs::path& p) {
 // Bytes of a RECORD frame needed to read its header, offset and timestamp.
 constexpr std::size_t record_peek = codec::header_size + codec::record_layout::timestamp_offset + 8;
 
-using record_fn = std::function<void(std::uint64_t pos, std::uint64_t offset, std::int64_t max_ts_before)>;
-
 scan_result scan_impl(int fd, std::uint64_t pos, std::uint64_t size, std::uint64_t expected,
                       std::int64_t max_ts_before, const record_fn& on_record) {
   scan_result r;
@@ -111,7 +109,7 @@ scan_result scan_impl(int fd, std::uint64_t pos, std::uint64_t size, std::uint64
         r.problem = fmt::format("offset {} where {} was expected", rec->offset, r.next_offset);
         return r;
       }
-      if (on_record) on_record(r.end_pos, rec->offset, r.max_ts);
+      if (on_record) on_record(r.end_pos, *rec, r.max_ts);
       r.max_ts = r.records == 0 && max_ts_before == 0 ? rec->timestamp_ms : std::max(r.max_ts, rec->timestamp_ms);
       ++r.records;
       ++r.next_offset;
@@ -148,8 +146,8 @@ std::size_t index_capacity(const segment::options& o) {
 }  // namespace
 
 scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t size, std::uint64_t expected_offset,
-                     std::int64_t max_ts_before) {
-  return scan_impl(fd, pos, size, expected_offset, max_ts_before, {});
+                     std::int64_t max_ts_before, const record_fn& on_record) {
+  return scan_impl(fd, pos, size, expected_offset, max_ts_before, on_record);
 }
 
 segment::segment(segment&& o) noexcept { *this = std::move(o); }
@@ -271,9 +269,9 @@ result<segment> segment::open(const fs::path& dir, std::uint64_t base, const opt
   std::size_t added = 0;
   const scan_result scan = scan_impl(
       s.log_fd_, start.pos, *size, base + start.rel, ts_before,
-      [&s, &added](std::uint64_t pos, std::uint64_t offset, std::int64_t max_before) {
+      [&s, &added](std::uint64_t pos, const codec::record_view& rec, std::int64_t max_before) {
         if (pos - s.last_index_pos_ >= s.index_interval_ && pos > 0) {
-          const auto rel = static_cast<std::uint32_t>(offset - s.base_);
+          const auto rel = static_cast<std::uint32_t>(rec.offset - s.base_);
           if (s.index_.append({rel, static_cast<std::uint32_t>(pos)})) {
             s.times_.append({max_before, rel});
             s.last_index_pos_ = pos;

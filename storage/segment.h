@@ -9,8 +9,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
+#include "codec/record.h"
 #include "storage/errc.h"
 #include "storage/segment_index.h"
 #include "storage/time_index.h"
@@ -114,9 +116,13 @@ class segment {
   time_index times_{0};
 };
 
+// Called for each valid record a scan passes: its position, the decoded record
+// (views valid during the call) and the largest timestamp before it.
+using record_fn = std::function<void(std::uint64_t pos, const codec::record_view& rec, std::int64_t max_ts_before)>;
+
 // Scans frames of `fd` from `pos` to `file_size`, expecting the first record to
-// have `expected_offset`. Reads in chunks with pread.
+// have `expected_offset`. Reads in chunks with pread; never writes.
 scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t file_size, std::uint64_t expected_offset,
-                     std::int64_t max_ts_before);
+                     std::int64_t max_ts_before, const record_fn& on_record = {});
 
 }  // namespace mcp::storage

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "storage/atomic_file.h"
+#include "tests/support/bytes.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mcp::storage;
@@ -98,4 +99,18 @@ TEST_CASE("group and topic names are validated") {
   CHECK_FALSE(s->set(std::string(250, 'g'), "t", 0, 1).has_value());
   CHECK(s->set(std::string(249, 'g'), "t", 0, 1).has_value());
   CHECK(s->flush("never-set").error().code == errc::not_found);
+}
+
+// docs/storage.md "Group offsets": the worked example is what encode() writes.
+TEST_CASE("the offsets file example in docs/storage.md matches the encoder") {
+  group_offsets_store::positions m;
+  m[{"jobs", 1}] = 1234;
+  const auto bytes = group_offsets_store::encode(m);
+  const auto expected = mcp::test::hex_bytes(
+      "4d 43 47 4f 01 00 00 00 01 00 00 00 20 ce 24 02"
+      "04 00 6a 6f 62 73 01 00 00 00 d2 04 00 00 00 00 00 00");
+  CHECK(bytes == expected);
+  const auto back = group_offsets_store::decode(bytes, "example");
+  REQUIRE(back.has_value());
+  CHECK(*back == m);
 }

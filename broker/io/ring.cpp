@@ -6,6 +6,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace mcp::broker::io {
 
 namespace {
@@ -86,6 +89,7 @@ ring::ring(const ring_options& opts, const ring_features& features) {
     if (opts.defer_taskrun && features.defer_taskrun) p.flags |= IORING_SETUP_DEFER_TASKRUN;
   }
   if (!(p.flags & IORING_SETUP_DEFER_TASKRUN) && features.coop_taskrun) p.flags |= IORING_SETUP_COOP_TASKRUN;
+  if (opts.start_disabled) p.flags |= IORING_SETUP_R_DISABLED;
   p.flags |= IORING_SETUP_CQSIZE;
   p.cq_entries = opts.entries * 4;  // multishot ops post many CQEs per SQE
   const int rc = io_uring_queue_init_params(opts.entries, &ring_, &p);
@@ -107,6 +111,14 @@ io_uring_sqe* ring::get_sqe() {
 }
 
 void ring::submit() { io_uring_submit(&ring_); }
+
+void ring::enable() {
+  if ((setup_flags_ & IORING_SETUP_R_DISABLED) == 0) return;
+  // Debian's liburing 2.3 declares io_uring_enable_rings but does not export it: register directly.
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) != 0) {
+    throw std::runtime_error(fmt::format("enable io_uring: {}", std::strerror(errno)));
+  }
+}
 
 unsigned ring::run_once(unsigned wait_nr, std::uint64_t timeout_ns) {
   io_uring_cqe* cqe = nullptr;

@@ -55,6 +55,9 @@ struct ring_options {
   unsigned entries = 4096;
   bool single_issuer = true;   // used only when the kernel has it
   bool defer_taskrun = true;   // used only when the kernel has it (needs single_issuer)
+  // Created disabled, to be enabled by the thread that will use it: with
+  // SINGLE_ISSUER the kernel binds the ring to the task that enables it.
+  bool start_disabled = false;
 };
 
 class ring {
@@ -76,6 +79,9 @@ class ring {
 
   // Submits queued SQEs without waiting.
   void submit();
+
+  // Enables a ring created with start_disabled; call on the thread that will use it.
+  void enable();
 
   io_uring* raw() noexcept { return &ring_; }
   int fd() const noexcept { return ring_.ring_fd; }

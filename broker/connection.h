@@ -1,0 +1,71 @@
+#pragma once
+// One client connection on a shard: its socket, frame decoder, and the ordered
+// queue of what to send back. Everything that targets the socket goes through
+// that queue with at most one send (or splice) in flight, because io_uring does
+// not order independent requests on one socket.
+//
+// Lifetime: owned by its shard. A connection is destroyed only when no recv and
+// no send of its own is in flight; appends in the storage layer refer to it by
+// id, so one that closed meanwhile is simply not answered.
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "broker/io/ring.h"
+#include "codec/frame_decoder.h"
+
+namespace mcp::broker {
+
+class shard;
+
+struct out_chunk {
+  enum class kind { bytes, file_copy, file_splice };
+  kind k = kind::bytes;
+  std::vector<std::byte> bytes;  // kind::bytes; the read buffer of kind::file_copy
+  int fd = -1;                   // file kinds: the segment and the byte range to send
+  std::uint64_t pos = 0;
+  std::uint64_t len = 0;
+  std::uint64_t sent = 0;
+  bool read_done = false;
+};
+
+class connection {
+ public:
+  connection(shard& s, std::uint64_t conn_id, int sock, const codec::decoder_options& opts, std::int64_t now_ms)
+      : recv_op(this), send_op(this), read_op(this), owner(s), id(conn_id), fd(sock), decoder(opts), last_activity_ms(now_ms) {}
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  struct op final : io::io_completion {
+    explicit op(connection* c) : conn(c) {}
+    connection* conn;
+    void complete(int res, std::uint32_t flags) noexcept override;
+  };
+  op recv_op, send_op, read_op;
+
+  shard& owner;
+  const std::uint64_t id;
+  const int fd;
+  codec::frame_decoder decoder;
+  std::int64_t last_activity_ms;
+  bool hello_done = false;
+  bool closing = false;
+  bool draining = false;  // reads nothing more; still answers what is in flight
+  bool broken = false;    // the peer is gone or stuck: queued output is dropped
+  std::int64_t closing_since_ms = 0;
+  bool recv_armed = false;
+  bool send_in_flight = false;
+  bool read_in_flight = false;
+  std::deque<out_chunk> out;
+  std::uint64_t out_bytes = 0;        // queued and not yet sent
+  std::uint64_t appends_in_flight = 0;  // bytes of PUBLISH batches not yet acked
+  // Zero-copy path: a pipe between the file and the socket, and what sits in it.
+  int pipe_r = -1, pipe_w = -1;
+  std::uint64_t in_pipe = 0;
+  bool splice_to_pipe = false;  // which half of a file -> pipe -> socket step is in flight
+
+  bool idle_io() const noexcept { return !recv_armed && !send_in_flight && !read_in_flight; }
+};
+
+}  // namespace mcp::broker

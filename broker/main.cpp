@@ -1,0 +1,47 @@
+// mcp-broker: parse flags, probe io_uring, load topics, serve until SIGTERM/SIGINT.
+// Exit codes: 0 clean stop, 1 start-up failure (named on stderr), 2 bad flags.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "broker/config.h"
+#include "broker/io/ring.h"
+#include "broker/log.h"
+#include "broker/shard_group.h"
+
+int main(int argc, char** argv) {
+  using namespace mcp::broker;
+  const auto parsed = parse_args(argc, argv);
+  if (!parsed.config) {
+    std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);
+    std::fputc('\n', parsed.exit_code == 0 ? stdout : stderr);
+    return parsed.exit_code;
+  }
+  const broker_config& cfg = *parsed.config;
+  set_log_level(cfg.level);
+  // Block the stop signals in every thread: the controller reads them from a signalfd.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const auto features = io::probe_features();
+  log(log_level::info, "io_uring: {}", features.describe());
+  if (const auto missing = features.missing_required(); !missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    log(log_level::error, "this kernel lacks io_uring features the broker needs: {}", list);
+    return 1;
+  }
+  try {
+    shard_group group(cfg, features);
+    return group.run();
+  } catch (const std::exception& e) {
+    log(log_level::error, "cannot start: {}", e.what());
+    return 1;
+  }
+}

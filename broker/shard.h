@@ -1,0 +1,141 @@
+#pragma once
+// A shard: one thread pinned to one core with its own io_uring, receive-buffer
+// pool, connections and the partitions it owns. Shards share nothing mutable;
+// they exchange shard_messages through SPSC queues (one per producer) and wake
+// each other with an eventfd the shard keeps a read armed on.
+
+#include <sys/eventfd.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/config.h"
+#include "broker/connection.h"
+#include "broker/io/buffer_pool.h"
+#include "broker/io/ring.h"
+#include "broker/io/uring_file_io.h"
+#include "broker/messages.h"
+#include "broker/spsc_queue.h"
+#include "storage/topic_config.h"
+
+namespace mcp::broker {
+
+class shard_group;
+
+class shard {
+ public:
+  // Start-up (throws on failure): creates the ring, the pool and the listening sockets.
+  shard(unsigned id, const broker_config& cfg, const io::ring_features& features, shard_group& group);
+  ~shard();
+  shard(const shard&) = delete;
+  shard& operator=(const shard&) = delete;
+
+  unsigned id() const noexcept { return id_; }
+  std::uint16_t shard_port() const noexcept { return shard_port_; }
+  storage::file_io& file_io() noexcept { return file_io_; }
+
+  void start();
+  void join();
+  // Any thread: queues a message from producer `from` (shard id, or shards() for the
+  // controller) and wakes the shard. False if that queue is full.
+  bool post(unsigned from, shard_message&& m);
+
+  // Shard thread only, for connection ops.
+  void on_recv(connection& c, int res, std::uint32_t flags) noexcept;
+  void on_send(connection& c, int res) noexcept;
+  void on_read(connection& c, int res) noexcept;
+
+ private:
+  struct partition_state {
+    std::unique_ptr<storage::partition_log> log;
+    struct waiter {
+      conn_ref to;
+      std::uint32_t correlation;
+      std::uint64_t offset;
+      std::uint32_t max_bytes;
+      std::int64_t deadline_ms;
+    };
+    std::vector<waiter> waiters;
+  };
+  struct topic_state {
+    storage::topic_config config;
+    std::map<std::uint32_t, partition_state> partitions;  // the ones this shard owns
+  };
+  struct listener final : io::io_completion {
+    shard* s = nullptr;
+    int fd = -1;
+    void complete(int res, std::uint32_t flags) noexcept override;
+  };
+  struct wakeup final : io::io_completion {
+    shard* s = nullptr;
+    std::uint64_t value = 0;
+    void complete(int res, std::uint32_t flags) noexcept override;
+  };
+  struct ticker final : io::io_completion {
+    shard* s = nullptr;
+    __kernel_timespec ts{};
+    void complete(int res, std::uint32_t flags) noexcept override;
+  };
+  class pending_append;
+
+  void run();
+  void arm_accept(listener& l);
+  void arm_recv(connection& c);
+  void arm_wakeup();
+  void arm_tick();
+  void on_accept(int fd);
+  void on_tick();
+  void drain_inbox();
+  void flush_outbox();
+  void send_to(unsigned shard, shard_message&& m);
+  void handle(shard_message&& m);
+  void handle_frame(connection& c, const codec::frame_view& f);
+  void handle_hello(connection& c, const codec::frame_view& f);
+  void handle_metadata(connection& c, const codec::frame_view& f);
+  void handle_admin(connection& c, const codec::frame_view& f);
+  void handle_publish(connection& c, const codec::frame_view& f);
+  void handle_fetch(connection& c, const codec::frame_view& f);
+  void append_local(conn_ref from, std::uint32_t correlation, const std::string& topic, std::uint32_t partition,
+                    std::uint32_t count, std::vector<std::byte>&& records);
+  void fetch_local(const forwarded_fetch& req);
+  void wake_waiters(const std::string& topic, partition_state& p, std::uint32_t partition);
+  void deliver_fetch(fetch_result&& r);
+  void deliver_ack(const forwarded_ack& a);
+  void send_error(connection& c, std::uint32_t correlation, codec::error_code code, std::string_view text);
+  void send_frame(connection& c, std::vector<std::byte>&& frame);
+  void queue(connection& c, out_chunk&& chunk);
+  void pump(connection& c);
+  void close_connection(connection& c, const char* why);
+  void maybe_destroy(connection& c);
+  connection* find(std::uint64_t id) noexcept;
+  std::int64_t now_ms() const noexcept;
+
+  const unsigned id_;
+  const broker_config& cfg_;
+  shard_group& group_;
+  io::ring ring_;
+  io::buffer_pool pool_;
+  io::uring_file_io file_io_;
+  codec::decoder_options decoder_opts_;
+  listener main_listener_, shard_listener_;
+  wakeup wakeup_;
+  ticker ticker_;
+  int event_fd_ = -1;
+  std::uint16_t shard_port_ = 0;
+  std::vector<std::unique_ptr<spsc_queue<shard_message>>> inbox_;  // one per producer
+  std::vector<std::deque<shard_message>> outbox_;                  // per destination, when its queue is full
+  std::unordered_map<std::uint64_t, std::unique_ptr<connection>> conns_;
+  std::map<std::string, topic_state, std::less<>> topics_;
+  std::uint64_t next_conn_id_ = 1;
+  bool stopping_ = false;
+  std::int64_t stop_deadline_ms_ = 0;
+  std::thread thread_;
+  friend class shard_group;
+};
+
+}  // namespace mcp::broker

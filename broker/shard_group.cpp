@@ -1,0 +1,178 @@
+#include "broker/shard_group.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include "broker/log.h"
+#include "broker/shard_router.h"
+#include "codec/data_messages.h"
+#include "storage/group_offsets.h"
+
+namespace mcp::broker {
+
+namespace fs = std::filesystem;
+using codec::error_code;
+
+namespace {
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The marker handle_admin leaves when CREATE_TOPIC named no durability.
+bool wants_default(const storage::topic_config& c) {
+  return c.level.level == storage::durability::kind::sync && c.level.interval_ms == 0xFFFFFFFF;
+}
+
+}  // namespace
+
+shard_group::shard_group(const broker_config& cfg, const io::ring_features& features) : cfg_(cfg) {
+  auto d = storage::parse_durability(cfg.durability);
+  if (!d) throw std::runtime_error(d.error().message);
+  default_durability_ = *d;
+  controller_event_ = ::eventfd(0, EFD_CLOEXEC);
+  if (controller_event_ < 0) throw std::runtime_error("eventfd failed");
+  for (unsigned i = 0; i < cfg.shards; ++i) {
+    shards_.push_back(std::make_unique<shard>(i, cfg, features, *this));
+    to_controller_.push_back(std::make_unique<spsc_queue<admin_request>>(1024));
+  }
+  // Existing topics: open every partition log before serving (blocking is fine here).
+  std::error_code ec;
+  fs::create_directories(fs::path(cfg.data_dir) / "topics", ec);
+  if (ec) throw std::runtime_error(fmt::format("create {}/topics: {}", cfg.data_dir, ec.message()));
+  for (const auto& name : storage::list_topics(cfg.data_dir)) {
+    auto c = storage::load_topic_config(fs::path(cfg.data_dir) / "topics" / name / "meta");
+    if (!c) throw std::runtime_error(c.error().message);
+    announce(name, *c);
+    topics_[name] = *c;
+    log(log_level::info, "topic {}: {} partitions, durability {}", name, c->partitions, storage::to_string(c->level));
+  }
+}
+
+shard_group::~shard_group() {
+  if (controller_event_ >= 0) ::close(controller_event_);
+}
+
+std::unique_ptr<storage::partition_log> shard_group::open_log(const std::string& topic, std::uint32_t p,
+                                                               const storage::topic_config& c, unsigned owner) {
+  storage::log_options o;
+  o.level = c.level;
+  o.retention_bytes = c.retention_bytes;
+  o.retention_ms = c.retention_ms;
+  o.segment_bytes = static_cast<std::uint64_t>(c.segment_bytes);
+  o.segment_ms = c.segment_ms;
+  auto log = storage::partition_log::open(fs::path(cfg_.data_dir) / "topics" / topic / std::to_string(p), o,
+                                          shards_[owner]->file_io(), wall_ms());
+  if (!log) throw std::runtime_error(log.error().message);
+  return std::move(*log);
+}
+
+// Opens the topic's partition logs and hands each shard its own, plus the config.
+void shard_group::announce(const std::string& name, const storage::topic_config& c) {
+  std::vector<topic_added> per_shard(shards_.size());
+  for (unsigned i = 0; i < shards_.size(); ++i) {
+    per_shard[i].name = name;
+    per_shard[i].config = c;
+  }
+  for (std::uint32_t p = 0; p < c.partitions; ++p) {
+    const unsigned owner = owner_shard(name, p, size());
+    per_shard[owner].logs.emplace_back(p, open_log(name, p, c, owner));
+  }
+  for (unsigned i = 0; i < shards_.size(); ++i) post_blocking(i, std::move(per_shard[i]));
+}
+
+void shard_group::post_blocking(unsigned shard, shard_message&& m) {
+  // The controller may wait: it is not a shard.
+  while (!shards_[shard]->post(size(), std::move(m))) std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+
+bool shard_group::post_to_controller(unsigned from_shard, admin_request&& r) {
+  if (!to_controller_[from_shard]->try_push(std::move(r))) return false;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto n = ::write(controller_event_, &one, sizeof one);
+  return true;
+}
+
+void shard_group::serve_admin(admin_request&& r) {
+  auto reply = [&](error_code code, std::string msg) {
+    post_blocking(r.from.shard, admin_reply{r.from.id, r.correlation, code, std::move(msg)});
+  };
+  if (!codec::is_valid_topic_name(r.name)) {
+    return reply(error_code::invalid_argument,
+                 fmt::format("topic name '{}' must be 1..249 characters of A-Z a-z 0-9 . _ -", r.name));
+  }
+  const fs::path dir = fs::path(cfg_.data_dir) / "topics" / r.name;
+  if (r.what == admin_request::kind::create) {
+    if (topics_.count(r.name) != 0) return reply(error_code::topic_exists, fmt::format("topic '{}' exists", r.name));
+    if (topics_.size() >= cfg_.max_topics) {
+      return reply(error_code::resource_exhausted, fmt::format("the broker holds its maximum of {} topics", cfg_.max_topics));
+    }
+    storage::topic_config c = r.config;
+    if (wants_default(c)) c.level = default_durability_;
+    if (auto v = storage::validate(c); !v) return reply(error_code::invalid_argument, v.error().message);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return reply(error_code::storage_error, fmt::format("create {}: {}", dir.string(), ec.message()));
+    if (auto w = storage::store_topic_config(dir / "meta", c); !w) return reply(error_code::storage_error, w.error().message);
+    try {
+      announce(r.name, c);
+    } catch (const std::exception& e) {
+      return reply(error_code::storage_error, e.what());
+    }
+    topics_[r.name] = c;
+    log(log_level::info, "created topic {}: {} partitions, durability {}", r.name, c.partitions, storage::to_string(c.level));
+    return reply(error_code::none, {});
+  }
+  if (topics_.erase(r.name) == 0) return reply(error_code::unknown_topic, fmt::format("no topic '{}'", r.name));
+  for (unsigned i = 0; i < size(); ++i) post_blocking(i, topic_removed{r.name});
+  // The shards close the logs; the files go after a moment they need to drain appends.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  log(log_level::info, "deleted topic {}", r.name);
+  reply(error_code::none, {});
+}
+
+int shard_group::run() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  const int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+  if (sfd < 0) throw std::runtime_error("signalfd failed");
+  for (auto& s : shards_) s->start();
+  log(log_level::info, "listening on {}:{} with {} shards (shard ports {}..{}), data in {}", cfg_.listen_host,
+      cfg_.listen_port, size(), port_of(0), port_of(size() - 1), cfg_.data_dir);
+  for (;;) {
+    pollfd fds[2] = {{controller_event_, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si{};
+      [[maybe_unused]] const auto n = ::read(sfd, &si, sizeof si);
+      log(log_level::info, "signal {}: draining", si.ssi_signo);
+      break;
+    }
+    if (fds[0].revents & POLLIN) {
+      std::uint64_t v = 0;
+      [[maybe_unused]] const auto n = ::read(controller_event_, &v, sizeof v);
+      for (auto& q : to_controller_) {
+        while (auto r = q->try_pop()) serve_admin(std::move(*r));
+      }
+    }
+  }
+  for (unsigned i = 0; i < size(); ++i) post_blocking(i, stop_serving{});
+  for (auto& s : shards_) s->join();
+  ::close(sfd);
+  log(log_level::info, "stopped cleanly");
+  return 0;
+}
+
+}  // namespace mcp::broker

@@ -1,0 +1,55 @@
+#pragma once
+// The shards of one broker process and the controller (the main thread) that
+// does what must block: creating and deleting topics, opening partition logs.
+// Shards reach each other and the controller only through this object's queues.
+
+#include <sys/eventfd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/config.h"
+#include "broker/io/ring.h"
+#include "broker/messages.h"
+#include "broker/shard.h"
+#include "broker/spsc_queue.h"
+
+namespace mcp::broker {
+
+class shard_group {
+ public:
+  // Start-up: builds the shards (sockets bound) and loads existing topics. Throws.
+  shard_group(const broker_config& cfg, const io::ring_features& features);
+  ~shard_group();
+
+  unsigned size() const noexcept { return static_cast<unsigned>(shards_.size()); }
+  shard& at(unsigned i) noexcept { return *shards_[i]; }
+  const broker_config& config() const noexcept { return cfg_; }
+  std::uint16_t port_of(unsigned shard) const noexcept {
+    return static_cast<std::uint16_t>(cfg_.listen_port + 1 + shard);
+  }
+
+  // Shard threads: hand an admin request to the controller. False if its queue is full.
+  bool post_to_controller(unsigned from_shard, admin_request&& r);
+
+  // Main thread: starts the shards and serves admin requests until SIGTERM/SIGINT,
+  // then stops the shards (they finish in-flight appends) and joins them.
+  int run();
+
+ private:
+  void serve_admin(admin_request&& r);
+  void announce(const std::string& name, const storage::topic_config& c);
+  void post_blocking(unsigned shard, shard_message&& m);
+  std::unique_ptr<storage::partition_log> open_log(const std::string& topic, std::uint32_t p,
+                                                   const storage::topic_config& c, unsigned owner);
+
+  const broker_config& cfg_;
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::vector<std::unique_ptr<spsc_queue<admin_request>>> to_controller_;
+  int controller_event_ = -1;
+  std::map<std::string, storage::topic_config> topics_;
+  storage::durability default_durability_;
+};
+
+}  // namespace mcp::broker

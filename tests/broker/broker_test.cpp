@@ -1,0 +1,312 @@
+// The real mcp-broker on 127.0.0.1 with ephemeral ports and a temp data dir; the
+// fixture always stops it.
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/shard_router.h"
+#include "codec/byte_order.h"
+#include "codec/frame_encoder.h"
+#include "tests/support/broker_fixture.h"
+#include "tests/support/bytes.h"
+
+using namespace mcp;
+using mcp::test::as_bytes;
+using mcp::test::as_string;
+using mcp::test::broker_process;
+
+namespace {
+
+std::vector<codec::record_input> records_of(const std::vector<std::string>& values) {
+  std::vector<codec::record_input> out;
+  for (const auto& v : values) {
+    codec::record_input in;
+    in.value = as_bytes(v);
+    out.push_back(in);
+  }
+  return out;
+}
+
+std::vector<std::string> values_of(const client::fetched& f) {
+  std::vector<std::string> out;
+  for (const auto& r : f.records) out.emplace_back(as_string(r.value));
+  return out;
+}
+
+std::vector<std::string> numbered(const std::string& prefix, int n, std::size_t size = 0) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    std::string v = prefix + std::to_string(i);
+    if (v.size() < size) v.resize(size, '#');
+    out.push_back(v);
+  }
+  return out;
+}
+
+// A partition of `topic` owned by `shard` (of `shards`).
+std::uint32_t partition_on(const std::string& topic, unsigned shard, unsigned shards, std::uint32_t partitions) {
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    if (broker::owner_shard(topic, p, shards) == shard) return p;
+  }
+  FAIL("no partition on that shard");
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("HELLO names the shards and their ports; PING answers PONG") {
+  broker_process b;
+  auto c = client::connection::connect("127.0.0.1", b.port());
+  REQUIRE(c.has_value());
+  const auto h = c->hello("t");
+  REQUIRE(h.has_value());
+  CHECK(h->version == 1);
+  REQUIRE(h->shards.size() == 2);
+  CHECK(h->shards[1]->port == b.shard_port(1));
+  CHECK(c->ping(0xABCDEF).value() == 0xABCDEF);
+}
+
+TEST_CASE("a client speaking only an unknown version is told which versions the broker speaks") {
+  broker_process b;
+  auto c = client::connection::connect("127.0.0.1", b.port());
+  REQUIRE(c.has_value());
+  const auto h = c->hello("future", 7, 9);
+  REQUIRE_FALSE(h.has_value());
+  CHECK(h.error().code == codec::error_code::unsupported_version);
+  CHECK(h.error().message.find("1..1") != std::string::npos);
+}
+
+TEST_CASE("requests before HELLO are refused") {
+  broker_process b;
+  auto c = client::connection::connect("127.0.0.1", b.port());
+  REQUIRE(c.has_value());
+  const auto m = c->metadata();
+  REQUIRE_FALSE(m.has_value());
+  CHECK(m.error().code == codec::error_code::not_ready);
+}
+
+TEST_CASE("topics: create, metadata with owner shard and port, duplicate and bad names refused") {
+  broker_process b;
+  auto c = b.connect();
+  REQUIRE(c.create_topic("orders", 4).has_value());
+  const auto dup = c.create_topic("orders", 4);
+  REQUIRE_FALSE(dup.has_value());
+  CHECK(dup.error().code == codec::error_code::topic_exists);
+  CHECK(c.create_topic("bad/name", 1).error().code == codec::error_code::invalid_argument);
+  CHECK(c.create_topic("zero", 0).error().code == codec::error_code::invalid_argument);
+  const auto m = c.metadata({"orders", "nope"});
+  REQUIRE(m.has_value());
+  REQUIRE(m->topics.size() == 2);
+  REQUIRE(m->topics[0]->partitions.size() == 4);
+  for (const auto& p : m->topics[0]->partitions) {
+    CHECK(p->shard == broker::owner_shard("orders", p->partition, 2));
+    CHECK(p->port == b.shard_port(p->shard));
+  }
+  CHECK(m->topics[1]->error_code == static_cast<std::uint16_t>(codec::error_code::unknown_topic));
+}
+
+TEST_CASE("publish then fetch returns byte-exact records, on the direct and the forwarding path") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("events", 8).has_value());
+  for (unsigned owner = 0; owner < 2; ++owner) {
+    const std::uint32_t p = partition_on("events", owner, 2, 8);
+    CAPTURE(owner);
+    // Direct: the owner's own port. Forwarded: the other shard's port.
+    auto direct = b.connect(b.shard_port(owner));
+    auto forwarded = b.connect(b.shard_port(1 - owner));
+    const auto first = numbered("direct-" + std::to_string(owner) + "-", 50, 120);
+    const auto second = numbered("forwarded-" + std::to_string(owner) + "-", 50, 3000);
+    const auto a1 = direct.publish("events", p, records_of(first));
+    REQUIRE(a1.has_value());
+    CHECK(a1->first_offset == 0);
+    CHECK(a1->count == 50);
+    const auto a2 = forwarded.publish("events", p, records_of(second));
+    REQUIRE(a2.has_value());
+    CHECK(a2->first_offset == 50);
+    // Fetch all 100 back through both paths.
+    for (auto* c : {&direct, &forwarded}) {
+      std::vector<std::string> got;
+      std::uint64_t next = 0;
+      while (next < 100) {
+        auto f = c->fetch("events", p, next, 64 << 10);
+        REQUIRE(f.has_value());
+        REQUIRE(f->header.record_count > 0);
+        CHECK(f->header.first_offset == next);
+        CHECK(f->header.high_watermark == 100);
+        for (const auto& r : f->records) CHECK(r.offset == next++);
+        const auto v = values_of(*f);
+        got.insert(got.end(), v.begin(), v.end());
+      }
+      std::vector<std::string> expected = first;
+      expected.insert(expected.end(), second.begin(), second.end());
+      CHECK(got == expected);
+    }
+  }
+}
+
+TEST_CASE("the copy delivery path returns the same bytes as zero-copy") {
+  broker_process b({.shards = 1, .durability = "none", .delivery = "copy"});
+  auto c = b.connect();
+  REQUIRE(c.create_topic("t", 1).has_value());
+  const auto vals = numbered("copy-", 2000, 200);
+  for (int i = 0; i < 20; ++i) {
+    std::vector<std::string> part(vals.begin() + i * 100, vals.begin() + (i + 1) * 100);
+    REQUIRE(c.publish("t", 0, records_of(part)).has_value());
+  }
+  std::vector<std::string> got;
+  std::uint64_t next = 0;
+  while (next < 2000) {
+    auto f = c.fetch("t", 0, next, 1 << 20);
+    REQUIRE(f.has_value());
+    next += f->header.record_count;
+    const auto v = values_of(*f);
+    got.insert(got.end(), v.begin(), v.end());
+  }
+  CHECK(got == vals);
+}
+
+TEST_CASE("a fetch at the end waits for new data (long-poll) and times out empty otherwise") {
+  broker_process b;
+  auto c = b.connect();
+  REQUIRE(c.create_topic("lp", 1).has_value());
+  // Nothing arrives: an empty RECORDS after about max_wait.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto empty = c.fetch("lp", 0, 0, 1 << 20, 200);
+  REQUIRE(empty.has_value());
+  CHECK(empty->header.record_count == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(150));
+  // Something arrives while waiting: the fetch returns it before its timeout.
+  auto waiter = std::async(std::launch::async, [&b] {
+    auto w = b.connect();
+    return w.fetch("lp", 0, 0, 1 << 20, 5000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto t1 = std::chrono::steady_clock::now();
+  REQUIRE(c.publish("lp", 0, records_of({"wake up"})).has_value());
+  const auto got = waiter.get();
+  REQUIRE(got.has_value());
+  CHECK(got->header.record_count == 1);
+  CHECK(values_of(*got) == std::vector<std::string>{"wake up"});
+  CHECK(std::chrono::steady_clock::now() - t1 < std::chrono::milliseconds(2000));
+}
+
+TEST_CASE("a restart keeps every acknowledged record") {
+  broker_process b;
+  {
+    auto c = b.connect();
+    REQUIRE(c.create_topic("durable", 2).has_value());
+    for (std::uint32_t p = 0; p < 2; ++p) {
+      REQUIRE(c.publish("durable", p, records_of(numbered("keep-", 30))).has_value());
+    }
+  }
+  b.kill_now();  // no clean shutdown: acked `sync` records must survive anyway
+  b.start();
+  auto c = b.connect();
+  for (std::uint32_t p = 0; p < 2; ++p) {
+    auto f = c.fetch("durable", p, 0, 1 << 20);
+    REQUIRE(f.has_value());
+    CHECK(values_of(*f) == numbered("keep-", 30));
+  }
+  auto more = c.publish("durable", 0, records_of({"after restart"}));
+  REQUIRE(more.has_value());
+  CHECK(more->first_offset == 30);
+}
+
+TEST_CASE("malformed input gets its ERROR; a broken stream is closed; other clients are unaffected") {
+  broker_process b;
+  auto good = b.connect();
+  REQUIRE(good.create_topic("t", 1).has_value());
+
+  SUBCASE("bad magic closes the connection") {
+    auto c = b.connect();
+    REQUIRE(c.send_bytes(as_bytes("GET / HTTP/1.1\r\n\r\n")).has_value());
+    const auto f = c.read_frame();
+    REQUIRE(f.has_value());
+    CHECK(client::error_from(*f).code == codec::error_code::bad_magic);
+    CHECK_FALSE(c.read_frame(2000).has_value());  // closed
+  }
+  SUBCASE("a CRC mismatch closes the connection") {
+    auto c = b.connect();
+    std::vector<std::byte> f;
+    std::array<std::byte, 8> body{};
+    codec::append_frame(f, codec::opcode::ping, 5, body);
+    f.back() ^= std::byte{1};
+    REQUIRE(c.send_bytes(f).has_value());
+    const auto r = c.read_frame();
+    REQUIRE(r.has_value());
+    CHECK(client::error_from(*r).code == codec::error_code::crc_mismatch);
+    CHECK_FALSE(c.read_frame(2000).has_value());
+  }
+  SUBCASE("an oversize length closes the connection") {
+    auto c = b.connect();
+    std::vector<std::byte> f;
+    codec::append_frame(f, codec::opcode::ping, 5, {});
+    codec::store_le<std::uint32_t>(f.data(), 100u << 20);
+    REQUIRE(c.send_bytes(f).has_value());
+    const auto r = c.read_frame();
+    REQUIRE(r.has_value());
+    CHECK(client::error_from(*r).code == codec::error_code::frame_too_large);
+  }
+  SUBCASE("an unknown opcode, a malformed body and an unknown topic are answered and the connection goes on") {
+    auto c = b.connect();
+    std::vector<std::byte> f;
+    codec::append_frame(f, codec::opcode::records, 9, as_bytes("not a request"));
+    REQUIRE(c.send_bytes(f).has_value());
+    auto r = c.read_frame();
+    REQUIRE(r.has_value());
+    CHECK(client::error_from(*r).code == codec::error_code::unknown_opcode);
+    CHECK(r->header.correlation == 9);
+    f.clear();
+    codec::append_frame(f, codec::opcode::fetch, 10, as_bytes("short"));
+    REQUIRE(c.send_bytes(f).has_value());
+    r = c.read_frame();
+    REQUIRE(r.has_value());
+    CHECK(client::error_from(*r).code == codec::error_code::malformed_body);
+    CHECK(c.publish("nope", 0, records_of({"x"})).error().code == codec::error_code::unknown_topic);
+    CHECK(c.publish("t", 5, records_of({"x"})).error().code == codec::error_code::unknown_partition);
+    CHECK(c.ping(1).value() == 1);  // still open
+  }
+  SUBCASE("a PUBLISH whose record is corrupt stores nothing") {
+    auto c = b.connect();
+    const std::vector<std::string> values{"one", "two"};
+    auto recs = records_of(values);
+    auto corr = c.send_publish("t", 0, recs);
+    REQUIRE(corr.has_value());
+    REQUIRE(c.read_ack(*corr).has_value());
+    // Hand-build a publish with a flipped byte inside the second record.
+    codec::publish_header ph{0, 2, 0, "t"};
+    std::vector<std::byte> body(codec::publish_prefix_size("t"));
+    codec::encode_publish_prefix(body, ph);
+    for (const auto& r : recs) {
+      std::vector<std::byte> rf(codec::record_frame_size(r));
+      codec::encode_record(rf, r);
+      body.insert(body.end(), rf.begin(), rf.end());
+    }
+    body.back() ^= std::byte{0x40};
+    std::vector<std::byte> f;
+    codec::append_frame(f, codec::opcode::publish, 77, body);
+    REQUIRE(c.send_bytes(f).has_value());
+    const auto r = c.read_frame();
+    REQUIRE(r.has_value());
+    CHECK(client::error_from(*r).code == codec::error_code::malformed_body);
+    auto all = c.fetch("t", 0, 0, 1 << 20);
+    REQUIRE(all.has_value());
+    CHECK(all->header.high_watermark == 2);
+  }
+  // The first client never noticed.
+  CHECK(good.publish("t", 0, records_of({"still fine"})).has_value());
+}
+
+TEST_CASE("SIGTERM exits 0") {
+  broker_process b;
+  auto c = b.connect();
+  REQUIRE(c.create_topic("t", 1).has_value());
+  REQUIRE(c.publish("t", 0, records_of({"x"})).has_value());
+  CHECK(b.stop() == 0);
+}

@@ -1,0 +1,277 @@
+#include "tools/client/client.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <array>
+#include <cstring>
+
+#include "codec/frame_encoder.h"
+
+namespace mcp::client {
+
+using codec::error_code;
+using codec::opcode;
+
+namespace {
+
+unexpected<client_error> local(std::string msg) { return unexpected{client_error{error_code::internal, std::move(msg)}}; }
+
+}  // namespace
+
+client_error error_from(const owned_frame& f) {
+  if (f.header.op == opcode::error) {
+    if (const auto e = codec::verify_control<fb::Error>(f.body)) {
+      return {static_cast<error_code>((*e)->code()), (*e)->message() ? (*e)->message()->str() : std::string{}};
+    }
+    return {error_code::malformed_body, "the broker sent an ERROR that does not verify"};
+  }
+  return {error_code::internal, fmt::format("unexpected {} frame", codec::opcode_name(f.header.op))};
+}
+
+result<connection> connection::connect(const std::string& host, std::uint16_t port, int timeout_ms) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+    return local(fmt::format("resolve {}: {}", host, gai_strerror(rc)));
+  }
+  std::string last = "no address";
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      ::freeaddrinfo(res);
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return connection(fd);
+    }
+    last = std::strerror(errno);
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  return unexpected{client_error{error_code::internal, fmt::format("connect {}:{}: {}", host, port, last)}};
+}
+
+connection::connection(connection&& o) noexcept { *this = std::move(o); }
+
+connection& connection::operator=(connection&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+    correlation_ = o.correlation_;
+    decoder_ = std::move(o.decoder_);
+    inbuf_ = std::move(o.inbuf_);
+    chunk_ = std::move(o.chunk_);
+  }
+  return *this;
+}
+
+connection::~connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+result<void> connection::send_bytes(std::span<const std::byte> bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return unexpected{client_error{error_code::internal, fmt::format("send: {}", std::strerror(errno))}};
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+result<owned_frame> connection::read_frame(int timeout_ms) {
+  for (;;) {
+    const auto r = decoder_.next();
+    if (r.status == codec::errc::ok) {
+      return owned_frame{r.frame.header, std::vector<std::byte>(r.frame.body.begin(), r.frame.body.end())};
+    }
+    if (r.status != codec::errc::need_more) {
+      return local(fmt::format("the broker's stream is broken: {}", codec::errc_name(r.status)));
+    }
+    pollfd p{fd_, POLLIN, 0};
+    const int pr = ::poll(&p, 1, timeout_ms);
+    if (pr == 0) return local(fmt::format("no answer from the broker within {} ms", timeout_ms));
+    if (pr < 0 && errno != EINTR) return local(fmt::format("poll: {}", std::strerror(errno)));
+    chunk_.resize(256 << 10);
+    const ssize_t n = ::recv(fd_, chunk_.data(), chunk_.size(), 0);
+    if (n == 0) return unexpected{client_error{error_code::internal, "the broker closed the connection"}};
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return local(fmt::format("recv: {}", std::strerror(errno)));
+    }
+    // The decoder stashes split frames; the chunk is fully consumed before the next recv.
+    inbuf_.assign(chunk_.begin(), chunk_.begin() + n);
+    decoder_.feed(inbuf_);
+  }
+}
+
+result<owned_frame> connection::expect(std::uint32_t correlation, opcode op) {
+  auto f = read_frame();
+  if (!f) return f;
+  if (f->header.op == opcode::error) return unexpected{error_from(*f)};
+  if (f->header.op != op || f->header.correlation != correlation) {
+    return local(fmt::format("expected {} for request {}, got {} for {}", codec::opcode_name(op), correlation,
+                             codec::opcode_name(f->header.op), f->header.correlation));
+  }
+  return f;
+}
+
+result<fb::HelloOkT> connection::hello(std::string_view client_name, std::uint8_t min_version, std::uint8_t max_version) {
+  fb::HelloT h;
+  h.min_version = min_version;
+  h.max_version = max_version;
+  h.client_name = std::string(client_name);
+  std::vector<std::byte> out;
+  const auto corr = next_correlation();
+  codec::append_control(out, opcode::hello, corr, h);
+  if (auto s = send_bytes(out); !s) return unexpected{s.error()};
+  auto f = expect(corr, opcode::hello_ok);
+  if (!f) return unexpected{f.error()};
+  const auto ok = codec::verify_control<fb::HelloOk>(f->body);
+  if (!ok) return local("HELLO_OK does not verify");
+  fb::HelloOkT v;
+  (*ok)->UnPackTo(&v);
+  return v;
+}
+
+result<void> connection::create_topic(std::string_view name, std::uint32_t partitions, fb::DurabilityKind durability,
+                                      std::uint32_t interval_ms) {
+  fb::CreateTopicT c;
+  c.name = std::string(name);
+  c.config = std::make_unique<fb::TopicConfigT>();
+  c.config->partitions = partitions;
+  c.config->durability = durability;
+  c.config->durability_interval_ms = interval_ms;
+  std::vector<std::byte> out;
+  const auto corr = next_correlation();
+  codec::append_control(out, opcode::create_topic, corr, c);
+  if (auto s = send_bytes(out); !s) return s;
+  auto f = expect(corr, opcode::ok);
+  if (!f) return unexpected{f.error()};
+  return {};
+}
+
+result<void> connection::delete_topic(std::string_view name) {
+  fb::DeleteTopicT d;
+  d.name = std::string(name);
+  std::vector<std::byte> out;
+  const auto corr = next_correlation();
+  codec::append_control(out, opcode::delete_topic, corr, d);
+  if (auto s = send_bytes(out); !s) return s;
+  auto f = expect(corr, opcode::ok);
+  if (!f) return unexpected{f.error()};
+  return {};
+}
+
+result<fb::MetadataReplyT> connection::metadata(const std::vector<std::string>& topics) {
+  fb::MetadataRequestT q;
+  q.topics = topics;
+  std::vector<std::byte> out;
+  const auto corr = next_correlation();
+  codec::append_control(out, opcode::metadata, corr, q);
+  if (auto s = send_bytes(out); !s) return unexpected{s.error()};
+  auto f = expect(corr, opcode::metadata_ok);
+  if (!f) return unexpected{f.error()};
+  const auto m = codec::verify_control<fb::MetadataReply>(f->body);
+  if (!m) return local("METADATA_OK does not verify");
+  fb::MetadataReplyT v;
+  (*m)->UnPackTo(&v);
+  return v;
+}
+
+result<std::uint32_t> connection::send_publish(std::string_view topic, std::uint32_t partition,
+                                               std::span<const codec::record_input> records) {
+  if (!codec::is_valid_topic_name(topic)) return local(fmt::format("invalid topic name '{}'", topic));
+  const codec::publish_header ph{partition, static_cast<std::uint32_t>(records.size()), 0, topic};
+  std::size_t size = codec::header_size + codec::publish_prefix_size(topic);
+  for (const auto& r : records) size += codec::record_frame_size(r);
+  std::vector<std::byte> frame(size);
+  std::size_t at = codec::header_size;
+  at += codec::encode_publish_prefix(std::span(frame).subspan(at), ph);
+  for (const auto& r : records) at += codec::encode_record(std::span(frame).subspan(at), r);
+  const auto corr = next_correlation();
+  codec::seal_frame(frame, opcode::publish, corr);
+  if (auto s = send_bytes(frame); !s) return unexpected{s.error()};
+  return corr;
+}
+
+result<codec::ack_body> connection::read_ack(std::uint32_t correlation) {
+  auto f = expect(correlation, opcode::ack);
+  if (!f) return unexpected{f.error()};
+  const auto a = codec::decode_ack(f->body);
+  if (!a) return local("ACK is malformed");
+  return *a;
+}
+
+result<codec::ack_body> connection::publish(std::string_view topic, std::uint32_t partition,
+                                            std::span<const codec::record_input> records) {
+  auto corr = send_publish(topic, partition, records);
+  if (!corr) return unexpected{corr.error()};
+  return read_ack(*corr);
+}
+
+result<fetched> connection::fetch(std::string_view topic, std::uint32_t partition, std::uint64_t offset,
+                                  std::uint32_t max_bytes, std::uint32_t max_wait_ms) {
+  std::vector<std::byte> body;
+  codec::append_fetch(body, {offset, partition, max_bytes, max_wait_ms, 0, topic});
+  std::vector<std::byte> out;
+  const auto corr = next_correlation();
+  codec::append_frame(out, opcode::fetch, corr, body);
+  if (auto s = send_bytes(out); !s) return unexpected{s.error()};
+  auto f = expect(corr, opcode::records);
+  if (!f) return unexpected{f.error()};
+  const auto h = codec::decode_records(f->body);
+  if (!h) return local("RECORDS header is malformed");
+  fetched res;
+  res.header = *h;
+  // The records follow as frames of their own: collect them whole, then decode in place.
+  for (std::uint32_t i = 0; i < h->record_count; ++i) {
+    auto rf = read_frame();
+    if (!rf) return unexpected{rf.error()};
+    if (rf->header.op != opcode::record) return local("expected a RECORD frame after RECORDS");
+    const std::size_t at = res.bytes.size();
+    res.bytes.resize(at + codec::header_size + rf->body.size());
+    codec::encode_frame(std::span(res.bytes).subspan(at), opcode::record, rf->header.correlation, rf->body);
+  }
+  if (res.bytes.size() != h->byte_count) {
+    return local(fmt::format("RECORDS announced {} bytes, {} arrived", h->byte_count, res.bytes.size()));
+  }
+  std::span<const std::byte> rest = res.bytes;
+  while (!rest.empty()) {
+    const auto pf = codec::parse_frame(rest, {});
+    auto rec = codec::decode_record(pf.frame.body);
+    if (!rec) return local("a fetched record is malformed");
+    res.records.push_back(*rec);
+    rest = rest.subspan(pf.frame.bytes.size());
+  }
+  return res;
+}
+
+result<std::uint64_t> connection::ping(std::uint64_t token) {
+  std::array<std::byte, codec::ping_size> body{};
+  codec::encode_ping(body, token);
+  std::vector<std::byte> out;
+  const auto corr = next_correlation();
+  codec::append_frame(out, opcode::ping, corr, body);
+  if (auto s = send_bytes(out); !s) return unexpected{s.error()};
+  auto f = expect(corr, opcode::pong);
+  if (!f) return unexpected{f.error()};
+  const auto t = codec::decode_ping(f->body);
+  if (!t) return local("PONG is malformed");
+  return *t;
+}
+
+}  // namespace mcp::client

@@ -1,0 +1,86 @@
+#pragma once
+// The C++ client library, first part: one blocking connection to a broker that
+// speaks HELLO, topic admin, METADATA, PUBLISH (with ACK) and FETCH. The clients
+// issue grows it into Producer / Consumer with batching and reconnects.
+//
+// Thread: a connection is used by one thread at a time.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codec/control.h"
+#include "codec/data_messages.h"
+#include "codec/errc.h"
+#include "codec/frame_decoder.h"
+#include "codec/record.h"
+#include "codec/result.h"
+
+namespace mcp::client {
+
+struct client_error {
+  codec::error_code code = codec::error_code::internal;  // the broker's code, or internal for local failures
+  std::string message;
+};
+
+template <class T>
+using result = mcp::result<T, client_error>;
+
+// A frame read from the broker, owning its bytes.
+struct owned_frame {
+  codec::frame_header header;
+  std::vector<std::byte> body;
+};
+
+// The answer to a FETCH: the RECORDS header and the records, decoded (views into `bytes`).
+struct fetched {
+  codec::records_body header;
+  std::vector<std::byte> bytes;
+  std::vector<codec::record_view> records;
+};
+
+class connection {
+ public:
+  static result<connection> connect(const std::string& host, std::uint16_t port, int timeout_ms = 5000);
+  connection(connection&& o) noexcept;
+  connection& operator=(connection&& o) noexcept;
+  ~connection();
+
+  result<fb::HelloOkT> hello(std::string_view client_name, std::uint8_t min_version = 1, std::uint8_t max_version = 1);
+  result<void> create_topic(std::string_view name, std::uint32_t partitions,
+                            fb::DurabilityKind durability = fb::DurabilityKind::Default, std::uint32_t interval_ms = 0);
+  result<void> delete_topic(std::string_view name);
+  result<fb::MetadataReplyT> metadata(const std::vector<std::string>& topics = {});
+  result<codec::ack_body> publish(std::string_view topic, std::uint32_t partition,
+                                  std::span<const codec::record_input> records);
+  // Sends a PUBLISH without waiting (pipelining); read_ack() collects the answers in order.
+  result<std::uint32_t> send_publish(std::string_view topic, std::uint32_t partition,
+                                     std::span<const codec::record_input> records);
+  result<codec::ack_body> read_ack(std::uint32_t correlation);
+  result<fetched> fetch(std::string_view topic, std::uint32_t partition, std::uint64_t offset,
+                        std::uint32_t max_bytes = 1 << 20, std::uint32_t max_wait_ms = 0);
+  result<std::uint64_t> ping(std::uint64_t token);
+
+  // Raw access for tests of malformed input.
+  result<void> send_bytes(std::span<const std::byte> bytes);
+  result<owned_frame> read_frame(int timeout_ms = 10000);
+  int fd() const noexcept { return fd_; }
+
+ private:
+  explicit connection(int fd) : fd_(fd) {}
+  result<owned_frame> expect(std::uint32_t correlation, codec::opcode op);
+  std::uint32_t next_correlation() noexcept { return ++correlation_; }
+
+  int fd_ = -1;
+  std::uint32_t correlation_ = 0;
+  codec::frame_decoder decoder_{codec::decoder_options{1u << 30, true}};
+  std::vector<std::byte> inbuf_;
+  std::vector<std::byte> chunk_;
+};
+
+// The error of an ERROR frame body, or a description of an unexpected frame.
+client_error error_from(const owned_frame& f);
+
+}  // namespace mcp::client

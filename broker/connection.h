@@ -52,6 +52,7 @@ class connection {
   bool hello_done = false;
   bool closing = false;
   bool draining = false;  // reads nothing more; still answers what is in flight
+  bool paused = false;    // not read from: too much in flight (backpressure)
   bool broken = false;    // the peer is gone or stuck: queued output is dropped
   std::int64_t closing_since_ms = 0;
   bool recv_armed = false;

@@ -316,13 +316,32 @@ void shard::on_recv(connection& c, int res, std::uint32_t flags) noexcept {
     }
     // Every frame of this buffer was handled or copied (a split one sits in the
     // decoder's stash): the buffer goes back to the kernel now.
+    apply_backpressure(c);
   } else if (res == 0 || (res < 0 && res != -ENOBUFS && res != -ECANCELED)) {
     // The peer closed (or reset): whatever is queued cannot be delivered.
     c.broken = true;
     if (!c.closing) close_connection(c, res == 0 ? "peer closed" : std::strerror(-res));
   }
-  if (!c.recv_armed && !c.closing && !c.draining) arm_recv(c);  // ENOBUFS or a finished multishot: re-arm
+  if (!c.recv_armed && !c.closing && !c.draining && !c.paused) arm_recv(c);  // ENOBUFS or a finished multishot
   maybe_destroy(c);
+}
+
+// Backpressure: a connection whose unacked appends plus unsent replies exceed
+// --max-inflight-bytes is not read from until they fall under half of it, so a
+// fast producer or a consumer that does not read cannot grow broker memory.
+void shard::apply_backpressure(connection& c) {
+  const std::uint64_t held = c.appends_in_flight + c.out_bytes;
+  if (!c.paused && held > cfg_.max_inflight_bytes) {
+    c.paused = true;
+    if (c.recv_armed) {
+      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_prep_cancel64(sqe, io::make_user_data(&c.recv_op), 0);
+      io_uring_sqe_set_data64(sqe, 0);
+    }
+  } else if (c.paused && held <= cfg_.max_inflight_bytes / 2) {
+    c.paused = false;
+    if (!c.recv_armed && !c.closing && !c.draining) arm_recv(c);
+  }
 }
 
 void shard::send_frame(connection& c, std::vector<std::byte>&& frame) {
@@ -455,6 +474,7 @@ void shard::on_send(connection& c, int res) noexcept {
   c.out_bytes -= progressed;
   if (ch.sent == ch.len && c.in_pipe == 0) c.out.pop_front();
   pump(c);
+  apply_backpressure(c);
   maybe_destroy(c);
 }
 
@@ -750,6 +770,7 @@ void shard::deliver_ack(const forwarded_ack& a) {
   if (c == nullptr) return;
   c->appends_in_flight -= std::min<std::uint64_t>(a.bytes, c->appends_in_flight);
   if (c->closing) return;
+  apply_backpressure(*c);
   if (a.code != error_code::none) return send_error(*c, a.correlation, a.code, a.message);
   std::vector<std::byte> f(codec::frame_size(codec::ack_size));
   codec::encode_ack(std::span(f).subspan<codec::header_size, codec::ack_size>(), a.ack);

@@ -108,6 +108,7 @@ class shard {
   void deliver_ack(const forwarded_ack& a);
   void send_error(connection& c, std::uint32_t correlation, codec::error_code code, std::string_view text);
   void send_frame(connection& c, std::vector<std::byte>&& frame);
+  void apply_backpressure(connection& c);
   void queue(connection& c, out_chunk&& chunk);
   void pump(connection& c);
   void close_connection(connection& c, const char* why);

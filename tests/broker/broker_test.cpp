@@ -3,7 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+
 #include <array>
+#include <atomic>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -309,4 +313,140 @@ TEST_CASE("SIGTERM exits 0") {
   REQUIRE(c.create_topic("t", 1).has_value());
   REQUIRE(c.publish("t", 0, records_of({"x"})).has_value());
   CHECK(b.stop() == 0);
+}
+
+namespace {
+
+std::uint64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("200 concurrent connections publish and fetch their own records") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("many", 8).has_value());
+  std::vector<client::connection> conns;
+  for (int i = 0; i < 200; ++i) {
+    // Spread over the main port and both shard ports.
+    const std::uint16_t port = i % 3 == 0 ? b.port() : b.shard_port(static_cast<unsigned>(i % 2));
+    conns.push_back(b.connect(port));
+  }
+  // Every connection sends before any reads: 200 requests in flight at once.
+  std::vector<std::vector<std::string>> sent(200);
+  std::vector<std::uint32_t> corr(200);
+  for (int i = 0; i < 200; ++i) {
+    sent[i] = numbered("c" + std::to_string(i) + "-", 5);
+    auto r = conns[i].send_publish("many", static_cast<std::uint32_t>(i % 8), records_of(sent[i]));
+    REQUIRE(r.has_value());
+    corr[i] = *r;
+  }
+  std::vector<std::uint64_t> first(200);
+  for (int i = 0; i < 200; ++i) {
+    auto a = conns[i].read_ack(corr[i]);
+    REQUIRE(a.has_value());
+    CHECK(a->count == 5);
+    first[i] = a->first_offset;
+  }
+  for (int i = 0; i < 200; ++i) {
+    auto f = conns[i].fetch("many", static_cast<std::uint32_t>(i % 8), first[i], 5 * 200);
+    REQUIRE(f.has_value());
+    std::vector<std::string> got = values_of(*f);
+    got.resize(std::min<std::size_t>(got.size(), 5));
+    CHECK(got == sent[i]);
+  }
+}
+
+TEST_CASE("SIGTERM during load exits 0 and loses no acknowledged record") {
+  broker_process b({.shards = 2, .durability = "sync"});
+  {
+    auto admin = b.connect();
+    REQUIRE(admin.create_topic("load", 2).has_value());
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::uint64_t> acked_end(2, 0);  // per partition: every offset below was acked
+  std::vector<std::thread> producers;
+  for (std::uint32_t p = 0; p < 2; ++p) {
+    producers.emplace_back([&, p] {
+      auto c = client::connection::connect("127.0.0.1", b.shard_port(broker::owner_shard("load", p, 2)));
+      if (!c || !c->hello("load")) return;
+      const auto vals = numbered("load-", 32, 100);
+      const auto recs = records_of(vals);
+      while (!stop) {
+        auto a = c->publish("load", p, recs);
+        if (!a) return;  // the broker went away: what was acked is recorded
+        acked_end[p] = a->first_offset + a->count;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(b.stop() == 0);
+  stop = true;
+  for (auto& t : producers) t.join();
+  CHECK(acked_end[0] + acked_end[1] > 0);
+  b.start();
+  auto c = b.connect();
+  for (std::uint32_t p = 0; p < 2; ++p) {
+    CAPTURE(p);
+    const auto m = c.fetch("load", p, 0, 1);
+    REQUIRE(m.has_value());
+    CHECK(m->header.high_watermark >= acked_end[p]);
+  }
+}
+
+TEST_CASE("a client that sends FETCHes and never reads is throttled; broker memory stays bounded") {
+  broker_process b({.shards = 1, .durability = "none", .extra = {"--max-inflight-bytes", "1048576"}});
+  auto c = b.connect();
+  REQUIRE(c.create_topic("big", 1).has_value());
+  const auto vals = numbered("big-", 64, 16000);
+  for (int i = 0; i < 16; ++i) REQUIRE(c.publish("big", 0, records_of(vals)).has_value());  // ~16 MiB
+  const auto before = rss_kib(b.pid());
+  // 500,000 FETCH requests of 1 MiB each (21 MB of requests, far more than socket
+  // buffers hold), none of the answers read.
+  auto slow = b.connect();
+  ::fcntl(slow.fd(), F_SETFL, ::fcntl(slow.fd(), F_GETFL) | O_NONBLOCK);
+  std::vector<std::byte> req;
+  for (std::uint32_t i = 0; i < 500000; ++i) {
+    std::vector<std::byte> body;
+    codec::append_fetch(body, {0, 0, 1 << 20, 0, 0, "big"});
+    codec::append_frame(req, codec::opcode::fetch, i + 1, body);
+  }
+  std::size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (sent < req.size() && std::chrono::steady_clock::now() < deadline) {
+    const ssize_t n = ::send(slow.fd(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) sent += static_cast<std::size_t>(n);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto after = rss_kib(b.pid());
+  MESSAGE("broker RSS " << before << " KiB -> " << after << " KiB; request bytes accepted by the socket: " << sent);
+  CHECK(sent < req.size());  // the broker stopped reading: the requests backed up into the socket
+  CHECK(after < before + 64 * 1024);
+  // Another client is served meanwhile.
+  auto other = b.connect();
+  CHECK(other.ping(5).value() == 5);
+  const auto f = other.fetch("big", 0, 0, 100000);
+  REQUIRE(f.has_value());
+  CHECK(f->header.record_count > 0);
+}
+
+TEST_CASE("an idle connection is closed with IDLE_TIMEOUT; PING keeps one open") {
+  broker_process b({.shards = 1, .extra = {"--idle-timeout-ms", "300"}});
+  auto idle = b.connect();
+  auto busy = b.connect();
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    REQUIRE(busy.ping(static_cast<std::uint64_t>(i)).has_value());
+  }
+  const auto f = idle.read_frame(2000);
+  REQUIRE(f.has_value());
+  CHECK(client::error_from(*f).code == codec::error_code::idle_timeout);
+  CHECK(busy.ping(99).value() == 99);
 }

@@ -88,6 +88,8 @@ shard::shard(unsigned id, const broker_config& cfg, const io::ring_features& fea
   ticker_.s = this;
   for (unsigned i = 0; i <= cfg.shards; ++i) inbox_.push_back(std::make_unique<spsc_queue<shard_message>>(4096));
   outbox_.resize(cfg.shards);
+  wake_pending_.assign(cfg.shards, false);
+  use_msg_ring_ = features.msg_ring;
 }
 
 shard::~shard() {
@@ -105,10 +107,16 @@ void shard::join() {
 }
 
 bool shard::post(unsigned from, shard_message&& m) {
-  if (!inbox_[from]->try_push(std::move(m))) return false;
+  if (!enqueue(from, std::move(m))) return false;
+  wake_by_eventfd();
+  return true;
+}
+
+bool shard::enqueue(unsigned from, shard_message&& m) { return inbox_[from]->try_push(std::move(m)); }
+
+void shard::wake_by_eventfd() {
   const std::uint64_t one = 1;
   [[maybe_unused]] const auto n = ::write(event_fd_, &one, sizeof one);
-  return true;
 }
 
 std::int64_t shard::now_ms() const noexcept {
@@ -142,6 +150,7 @@ void shard::run() {
     ring_.run_once(1, 0);
     drain_inbox();
     flush_outbox();
+    wake_peers();
   }
   // Drain the storage layer: every append in flight completes (and is acked if durable).
   for (auto& [name, t] : topics_) {
@@ -243,13 +252,36 @@ void shard::drain_inbox() {
 }
 
 void shard::send_to(unsigned to, shard_message&& m) {
-  if (!outbox_[to].empty() || !group_.at(to).post(id_, std::move(m))) outbox_[to].push_back(std::move(m));
+  if (!outbox_[to].empty() || !group_.at(to).enqueue(id_, std::move(m))) outbox_[to].push_back(std::move(m));
+  wake_pending_[to] = true;
 }
 
 void shard::flush_outbox() {
   for (unsigned to = 0; to < outbox_.size(); ++to) {
     auto& q = outbox_[to];
-    while (!q.empty() && group_.at(to).post(id_, std::move(q.front()))) q.pop_front();
+    while (!q.empty() && group_.at(to).enqueue(id_, std::move(q.front()))) {
+      q.pop_front();
+      wake_pending_[to] = true;
+    }
+  }
+}
+
+// One wake-up per peer per loop turn, however many messages went to it: waking an
+// idle shard costs tens of microseconds. MSG_RING posts a CQE straight into the
+// peer's ring (no syscall of its own: it rides on our next submit); the eventfd is
+// the fallback for kernels without it.
+void shard::wake_peers() {
+  for (unsigned to = 0; to < wake_pending_.size(); ++to) {
+    if (!wake_pending_[to]) continue;
+    wake_pending_[to] = false;
+    shard& peer = group_.at(to);
+    if (use_msg_ring_) {
+      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_prep_msg_ring(sqe, peer.ring_.fd(), 0, io::make_user_data(&peer.msg_wake_), 0);
+      io_uring_sqe_set_data64(sqe, 0);
+    } else {
+      peer.wake_by_eventfd();
+    }
   }
 }
 

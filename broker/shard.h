@@ -44,6 +44,9 @@ class shard {
   // Any thread: queues a message from producer `from` (shard id, or shards() for the
   // controller) and wakes the shard. False if that queue is full.
   bool post(unsigned from, shard_message&& m);
+  // Queues without waking (the sender wakes once per loop turn: wake_peers).
+  bool enqueue(unsigned from, shard_message&& m);
+  void wake_by_eventfd();
 
   // Shard thread only, for connection ops.
   void on_recv(connection& c, int res, std::uint32_t flags) noexcept;
@@ -76,6 +79,11 @@ class shard {
     std::uint64_t value = 0;
     void complete(int res, std::uint32_t flags) noexcept override;
   };
+  // The CQE a peer's MSG_RING posts: nothing to do but return from the wait, after
+  // which the loop drains the inbox.
+  struct msg_wakeup final : io::io_completion {
+    void complete(int, std::uint32_t) noexcept override {}
+  };
   struct ticker final : io::io_completion {
     shard* s = nullptr;
     __kernel_timespec ts{};
@@ -92,6 +100,7 @@ class shard {
   void on_tick();
   void drain_inbox();
   void flush_outbox();
+  void wake_peers();
   void send_to(unsigned shard, shard_message&& m);
   void handle(shard_message&& m);
   void handle_frame(connection& c, const codec::frame_view& f);
@@ -125,6 +134,9 @@ class shard {
   codec::decoder_options decoder_opts_;
   listener main_listener_, shard_listener_;
   wakeup wakeup_;
+  msg_wakeup msg_wake_;
+  std::vector<bool> wake_pending_;
+  bool use_msg_ring_ = false;
   ticker ticker_;
   int event_fd_ = -1;
   std::uint16_t shard_port_ = 0;

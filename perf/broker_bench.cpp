@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -49,6 +50,7 @@ struct options {
   unsigned inflight = 16;
   std::string durability = "sync";
   bool fetch = false;
+  bool latency = false;
   int broker_pid = 0;
 };
 
@@ -114,6 +116,31 @@ void publish_phase(const options& o) {
   std::printf("publish %-5s %u conns, batch %u x %zu B, %u in flight: %.2f M msgs/s acked (%.0f MB/s of values)%s\n",
               o.durability.c_str(), o.connections, o.batch, o.size, o.inflight, rate / 1e6,
               rate * static_cast<double>(o.size) / 1e6, failed ? "  [errors]" : "");
+}
+
+// Round trip of single-record publishes, sequential: through the owning shard's
+// port (direct) and through the other shard's port (forwarded over the shard
+// queues and woken with MSG_RING). Prints the median of 2000.
+void latency_phase(const options& o) {
+  const unsigned owner = broker::owner_shard(o.topic, 0, o.shards);
+  for (const bool forwarded : {false, true}) {
+    const unsigned via = forwarded ? (owner + 1) % o.shards : owner;
+    auto c = client::connection::connect(o.host, static_cast<std::uint16_t>(o.port + 1 + via));
+    if (!c || !c->hello("bench-latency")) return;
+    const std::string value(o.size, 'v');
+    codec::record_input in;
+    in.value = {reinterpret_cast<const std::byte*>(value.data()), value.size()};
+    std::vector<double> us;
+    for (int i = 0; i < 2000; ++i) {
+      const auto t = clock_type::now();
+      if (!c->publish(o.topic, 0, std::span(&in, 1))) return;
+      us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t).count());
+    }
+    std::sort(us.begin(), us.end());
+    std::printf("publish round trip, 1 record, %s (%s): p50 %.0f us, p99 %.0f us\n",
+                forwarded ? "forwarded between shards" : "direct to the owner", o.durability.c_str(),
+                us[us.size() / 2], us[us.size() * 99 / 100]);
+  }
 }
 
 bool read_exact(int fd, std::byte* out, std::size_t n) {
@@ -187,6 +214,7 @@ int main(int argc, char** argv) {
     else if (a == "--inflight") o.inflight = static_cast<unsigned>(std::stoi(next()));
     else if (a == "--durability") o.durability = next();
     else if (a == "--fetch") o.fetch = true;
+    else if (a == "--latency") o.latency = true;
     else if (a == "--broker-pid") o.broker_pid = std::stoi(next());
     else {
       std::fprintf(stderr, "broker_bench: unknown flag %s\n", a.c_str());
@@ -204,7 +232,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "create topic: %s\n", r.error().message.c_str());
       return 1;
     }
-    publish_phase(o);
+    if (o.latency) {
+      latency_phase(o);
+    } else {
+      publish_phase(o);
+    }
   } else {
     fetch_phase(o);
   }

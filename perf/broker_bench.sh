@@ -27,6 +27,8 @@ echo "+ $bench --port $port --topic s --durability sync --partitions 2 --connect
 $bench --port $port --topic s --durability sync --partitions 2 --connections 4 --seconds "$secs"
 echo "+ $bench --port $port --topic n --durability none --partitions 2 --connections 4 --seconds $secs"
 $bench --port $port --topic n --durability none --partitions 2 --connections 4 --seconds "$secs"
+echo "+ $bench --port $port --topic l --durability none --partitions 1 --latency"
+$bench --port $port --topic l --durability none --partitions 1 --latency
 stop_broker
 
 for delivery in zero-copy copy; do

@@ -38,5 +38,10 @@ for delivery in zero-copy copy; do
     --inflight 8 --seconds "$secs" > /dev/null
   echo "+ delivery $delivery: $bench --port $port --topic f --partitions 1 --fetch --broker-pid $pid"
   $bench --port $port --topic f --partitions 1 --fetch --broker-pid "$pid"
+  if [[ $delivery == copy ]]; then
+    seg=$(ls "$dir"/topics/f/0/*.log | head -1)
+    echo "+ $bench --ceiling-file $seg"
+    $bench --ceiling-file "$seg"
+  fi
   stop_broker
 done

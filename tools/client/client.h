@@ -50,7 +50,8 @@ class connection {
 
   result<fb::HelloOkT> hello(std::string_view client_name, std::uint8_t min_version = 1, std::uint8_t max_version = 1);
   result<void> create_topic(std::string_view name, std::uint32_t partitions,
-                            fb::DurabilityKind durability = fb::DurabilityKind::Default, std::uint32_t interval_ms = 0);
+                            fb::DurabilityKind durability = fb::DurabilityKind::Default, std::uint32_t interval_ms = 0,
+                            std::int64_t retention_bytes = -1, std::int64_t retention_ms = -1);
   result<void> delete_topic(std::string_view name);
   result<fb::MetadataReplyT> metadata(const std::vector<std::string>& topics = {});
   result<codec::ack_body> publish(std::string_view topic, std::uint32_t partition,

@@ -1,108 +1,99 @@
-// mcp: the command line. Today: `mcp log dump DIR` and `mcp log verify DIR`, which
-// read segment files offline (read-only). Topic, pub, sub and group commands come
-// with the client library.
-//
-// Exit codes: 0 fine, 1 a problem was found (or a torn tail with --strict),
-// 2 bad usage.
+// mcp: the command line of the MCP broker.
+//   mcp topic create|list|describe|delete, mcp pub, mcp sub  (talk to a broker: --broker HOST:PORT)
+//   mcp log dump|verify                                       (read segment files offline)
+// Exit codes: 0 fine, 1 the broker refused or a problem was found, 2 bad usage.
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include <cstdio>
 #include <string>
 
-#include "storage/log_verify.h"
-
-namespace {
-
-std::string preview(std::span<const std::byte> bytes, std::size_t max = 64) {
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size() && i < max; ++i) {
-    const auto c = std::to_integer<unsigned char>(bytes[i]);
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (bytes.size() > max) out += fmt::format("...(+{} bytes)", bytes.size() - max);
-  return out;
-}
-
-int dump(const std::string& root, std::uint64_t limit) {
-  const auto parts = mcp::storage::find_partitions(root);
-  if (parts.empty()) {
-    std::fprintf(stderr, "mcp log dump: no segment files under %s\n", root.c_str());
-    return 1;
-  }
-  int rc = 0;
-  for (const auto& p : parts) {
-    std::printf("# %s\n", p.string().c_str());
-    std::uint64_t n = 0;
-    const std::string problem = mcp::storage::for_each_record(p, [&](const mcp::codec::record_view& r) {
-      if (limit != 0 && n >= limit) return;
-      ++n;
-      std::string line = fmt::format("offset={} timestamp={} key=\"{}\" value=\"{}\" ({} bytes)", r.offset,
-                                     r.timestamp_ms, preview(r.key), preview(r.value), r.value.size());
-      if (r.producer_id != 0) line += fmt::format(" producer={} seq={}", r.producer_id, r.sequence);
-      mcp::codec::record_header h;
-      auto it = r.headers();
-      while (it.next(h)) line += fmt::format(" {}=\"{}\"", h.name, preview(h.value, 32));
-      std::puts(line.c_str());
-    });
-    if (!problem.empty()) {
-      std::fprintf(stderr, "mcp log dump: stopped: %s\n", problem.c_str());
-      rc = 1;
-    }
-  }
-  return rc;
-}
-
-int verify(const std::string& root) {
-  const auto parts = mcp::storage::find_partitions(root);
-  if (parts.empty()) {
-    std::fprintf(stderr, "mcp log verify: no segment files under %s\n", root.c_str());
-    return 1;
-  }
-  int rc = 0;
-  for (const auto& p : parts) {
-    const auto rep = mcp::storage::verify_partition(p);
-    if (!rep.problem.empty()) {
-      std::printf("CORRUPT %s\n", rep.problem.c_str());
-      rc = 1;
-      continue;
-    }
-    std::printf("ok %s: %llu segments, %llu records, %llu bytes\n", p.string().c_str(),
-                static_cast<unsigned long long>(rep.segments), static_cast<unsigned long long>(rep.records),
-                static_cast<unsigned long long>(rep.bytes));
-    if (!rep.torn_tail.empty()) {
-      std::printf("  torn tail (not corruption: the broker truncates it when it opens the log): %s\n",
-                  rep.torn_tail.c_str());
-    }
-  }
-  return rc;
-}
-
-}  // namespace
+#include "tools/mcp/broker_commands.h"
+#include "tools/mcp/log_commands.h"
 
 int main(int argc, char** argv) {
+  using namespace mcp::cli;
   CLI::App app{"mcp: command line of the MCP broker"};
   app.require_subcommand(1);
+  std::string broker = "127.0.0.1:9092";
+  auto broker_flag = [&broker](CLI::App* cmd) {
+    cmd->add_option("--broker", broker, "HOST:PORT of the broker")->capture_default_str();
+  };
+
+  auto* topic = app.add_subcommand("topic", "create, list, describe and delete topics");
+  topic->require_subcommand(1);
+  topic_create_args create;
+  auto* tc = topic->add_subcommand("create", "create a topic");
+  tc->add_option("NAME", create.name, "topic name: 1..249 of A-Z a-z 0-9 . _ -")->required();
+  tc->add_option("--partitions", create.partitions, "partitions")->capture_default_str()->check(CLI::Range(1u, 10000u));
+  tc->add_option("--durability", create.durability, "sync | none | interval:MS (default: the broker's)");
+  tc->add_option("--retention-bytes", create.retention_bytes, "per partition; -1 unlimited")->capture_default_str();
+  tc->add_option("--retention-ms", create.retention_ms, "-1 unlimited")->capture_default_str();
+  broker_flag(tc);
+  auto* tl = topic->add_subcommand("list", "list topics");
+  broker_flag(tl);
+  std::string name;
+  auto* td = topic->add_subcommand("describe", "partitions, owning shard and port, offsets, bytes");
+  td->add_option("NAME", name)->required();
+  broker_flag(td);
+  auto* tx = topic->add_subcommand("delete", "delete a topic and its data");
+  tx->add_option("NAME", name)->required();
+  broker_flag(tx);
+
+  pub_args pa;
+  std::uint32_t pub_partition = 0;
+  auto* pc = app.add_subcommand("pub", "publish each line of stdin as one message (or --file as one)");
+  pc->add_option("TOPIC", pa.topic)->required();
+  auto* key_opt = pc->add_option("--key", "message key (also chooses the partition)");
+  auto* ppart = pc->add_option("--partition", pub_partition, "partition (default: by key hash, else round robin)");
+  pc->add_option("--file", pa.file, "publish this file as one message");
+  pc->add_flag("--acks", pa.acks, "print PARTITION:OFFSET of each message once acknowledged, in input order");
+  broker_flag(pc);
+
+  sub_args sa;
+  std::uint32_t sub_partition = 0;
+  auto* sc = app.add_subcommand("sub", "print messages of a topic");
+  sc->add_option("TOPIC", sa.topic)->required();
+  auto* spart = sc->add_option("--partition", sub_partition, "only this partition (default: all)");
+  sc->add_option("--from", sa.from, "earliest | latest | OFFSET")->capture_default_str();
+  sc->add_option("--count", sa.count, "exit after this many messages (0: no limit)")->capture_default_str();
+  sc->add_option("--timeout-ms", sa.timeout_ms, "exit after this long with no new message")->capture_default_str();
+  sc->add_option("--format", sa.format, "value | json")->check(CLI::IsMember({"value", "json"}))->capture_default_str();
+  broker_flag(sc);
+
   auto* log = app.add_subcommand("log", "read segment files offline (read-only)");
   log->require_subcommand(1);
   std::string dir;
   std::uint64_t limit = 0;
-  auto* d = log->add_subcommand("dump", "print records: offset, timestamp, key, value preview, headers");
-  d->add_option("DIR", dir, "a partition directory, or a directory holding some")->required();
-  d->add_option("--limit", limit, "records per partition (0: all)");
-  auto* v = log->add_subcommand("verify", "check every segment and index; exit 1 at the first problem");
-  v->add_option("DIR", dir, "a partition directory, or a directory holding some")->required();
+  auto* ld = log->add_subcommand("dump", "print records: offset, timestamp, key, value preview, headers");
+  ld->add_option("DIR", dir, "a partition directory, or a directory holding some")->required();
+  ld->add_option("--limit", limit, "records per partition (0: all)");
+  auto* lv = log->add_subcommand("verify", "check every segment and index; exit 1 at the first problem");
+  lv->add_option("DIR", dir, "a partition directory, or a directory holding some")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (d->parsed()) return dump(dir, limit);
-  return verify(dir);
+  if (ld->parsed()) return log_dump(dir, limit);
+  if (lv->parsed()) return log_verify(dir);
+
+  broker_address addr;
+  if (!parse_broker(broker, addr)) {
+    std::fprintf(stderr, "mcp: --broker '%s' is not HOST:PORT\n", broker.c_str());
+    return 2;
+  }
+  if (tc->parsed()) return topic_create(addr, create);
+  if (tl->parsed()) return topic_list(addr);
+  if (td->parsed()) return topic_describe(addr, name);
+  if (tx->parsed()) return topic_delete(addr, name);
+  if (pc->parsed()) {
+    if (key_opt->count() > 0) pa.key = key_opt->as<std::string>();
+    if (ppart->count() > 0) pa.partition = pub_partition;
+    return pub(addr, pa);
+  }
+  if (spart->count() > 0) sa.partition = sub_partition;
+  return sub(addr, sa);
 }

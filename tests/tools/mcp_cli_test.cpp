@@ -1,0 +1,112 @@
+// `mcp topic|pub|sub` as a user runs them, against a real broker.
+
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "broker/shard_router.h"
+#include "tests/support/broker_fixture.h"
+
+namespace {
+
+struct ran {
+  int exit_code = -1;
+  std::string out;
+};
+
+ran sh(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  ran r;
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string mcp_cmd(const mcp::test::broker_process& b, const std::string& args) {
+  return std::string(std::getenv("MCP_BIN")) + " " + args + " --broker 127.0.0.1:" + std::to_string(b.port());
+}
+
+}  // namespace
+
+TEST_CASE("topic create, list, describe, delete") {
+  mcp::test::broker_process b;
+  auto r = sh(mcp_cmd(b, "topic create orders --partitions 3 --durability none"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("created topic orders with 3 partitions") != std::string::npos);
+  r = sh(mcp_cmd(b, "topic create orders --partitions 3"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("TOPIC_EXISTS") != std::string::npos);
+  r = sh(mcp_cmd(b, "topic list"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("orders\t3 partitions") != std::string::npos);
+  r = sh("printf 'a\\nb\\nc\\nd\\n' | " + mcp_cmd(b, "pub orders --partition 1"));
+  CHECK(r.exit_code == 0);
+  r = sh(mcp_cmd(b, "topic describe orders"));
+  CHECK(r.exit_code == 0);
+  // Partition 1 holds offsets 0..3: first 0, next 4, on its owning shard's port.
+  const std::string row1 = "1          " + std::to_string(mcp::broker::owner_shard("orders", 1, 2));
+  CHECK(r.out.find(row1) != std::string::npos);
+  CHECK(r.out.find(" 0              4 ") != std::string::npos);
+  r = sh(mcp_cmd(b, "topic delete orders"));
+  CHECK(r.exit_code == 0);
+  r = sh(mcp_cmd(b, "topic describe orders"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("UNKNOWN_TOPIC") != std::string::npos);
+}
+
+TEST_CASE("pub prints PARTITION:OFFSET per line in input order; sub reads them back") {
+  mcp::test::broker_process b;
+  REQUIRE(sh(mcp_cmd(b, "topic create t --partitions 2")).exit_code == 0);
+  auto r = sh("printf 'one\\ntwo\\nthree\\nfour\\n' | " + mcp_cmd(b, "pub t --acks"));
+  CHECK(r.exit_code == 0);
+  // Round robin over 2 partitions: 0:0, 1:0, 0:1, 1:1.
+  CHECK(r.out == "0:0\n1:0\n0:1\n1:1\n");
+  r = sh(mcp_cmd(b, "sub t --partition 0 --count 2"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "one\nthree\n");
+  r = sh(mcp_cmd(b, "sub t --count 4 --timeout-ms 2000"));
+  CHECK(r.exit_code == 0);
+  for (const char* v : {"one\n", "two\n", "three\n", "four\n"}) CHECK(r.out.find(v) != std::string::npos);
+  r = sh(mcp_cmd(b, "sub t --partition 1 --from 1 --count 1 --format json"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("\"partition\":1,\"offset\":1,") != std::string::npos);
+  CHECK(r.out.find("\"value\":\"four\"") != std::string::npos);
+  // Without --count, sub exits after --timeout-ms with no new message.
+  r = sh(mcp_cmd(b, "sub t --partition 0 --from latest --timeout-ms 300"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("pub with a key sends every message to the same partition") {
+  mcp::test::broker_process b;
+  REQUIRE(sh(mcp_cmd(b, "topic create k --partitions 4")).exit_code == 0);
+  auto r = sh("printf 'x\\ny\\nz\\n' | " + mcp_cmd(b, "pub k --key user-7 --acks"));
+  CHECK(r.exit_code == 0);
+  REQUIRE(r.out.size() >= 2);
+  const std::string p = r.out.substr(0, r.out.find(':'));
+  CHECK(r.out == p + ":0\n" + p + ":1\n" + p + ":2\n");
+}
+
+TEST_CASE("clear errors: unknown topic, bad partition, bad broker address, no broker") {
+  mcp::test::broker_process b;
+  auto r = sh("echo hi | " + mcp_cmd(b, "pub nope"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("no topic 'nope'") != std::string::npos);
+  REQUIRE(sh(mcp_cmd(b, "topic create t --partitions 1")).exit_code == 0);
+  r = sh("echo hi | " + mcp_cmd(b, "pub t --partition 5"));
+  CHECK(r.exit_code == 2);
+  r = sh(std::string(std::getenv("MCP_BIN")) + " topic list --broker nonsense");
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("not HOST:PORT") != std::string::npos);
+  r = sh(std::string(std::getenv("MCP_BIN")) + " topic list --broker 127.0.0.1:1");
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("connect") != std::string::npos);
+}

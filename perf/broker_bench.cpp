@@ -113,7 +113,8 @@ void publish_phase(const options& o) {
           }
           pending.push_back(next_corr);
         }
-        auto a = c->read_ack(pending.front());
+        std::uint32_t corr = 0;
+        auto a = c->read_next_ack(corr);
         if (!a) {
           std::fprintf(stderr, "ack: %s\n", a.error().message.c_str());
           failed = true;

@@ -72,7 +72,6 @@ connection& connection::operator=(connection&& o) noexcept {
     correlation_ = o.correlation_;
     decoder_ = std::move(o.decoder_);
     inbuf_ = std::move(o.inbuf_);
-    chunk_ = std::move(o.chunk_);
   }
   return *this;
 }
@@ -92,12 +91,10 @@ result<void> connection::send_bytes(std::span<const std::byte> bytes) {
   return {};
 }
 
-result<owned_frame> connection::read_frame(int timeout_ms) {
+result<codec::frame_view> connection::next_frame(int timeout_ms) {
   for (;;) {
     const auto r = decoder_.next();
-    if (r.status == codec::errc::ok) {
-      return owned_frame{r.frame.header, std::vector<std::byte>(r.frame.body.begin(), r.frame.body.end())};
-    }
+    if (r.status == codec::errc::ok) return r.frame;
     if (r.status != codec::errc::need_more) {
       return local(fmt::format("the broker's stream is broken: {}", codec::errc_name(r.status)));
     }
@@ -105,17 +102,23 @@ result<owned_frame> connection::read_frame(int timeout_ms) {
     const int pr = ::poll(&p, 1, timeout_ms);
     if (pr == 0) return local(fmt::format("no answer from the broker within {} ms", timeout_ms));
     if (pr < 0 && errno != EINTR) return local(fmt::format("poll: {}", std::strerror(errno)));
-    chunk_.resize(256 << 10);
-    const ssize_t n = ::recv(fd_, chunk_.data(), chunk_.size(), 0);
+    // The decoder has used up the previous chunk (it stashes a split frame), so the
+    // buffer can take the next one.
+    inbuf_.resize(256 << 10);
+    const ssize_t n = ::recv(fd_, inbuf_.data(), inbuf_.size(), 0);
     if (n == 0) return unexpected{client_error{error_code::internal, "the broker closed the connection"}};
     if (n < 0) {
       if (errno == EINTR) continue;
       return local(fmt::format("recv: {}", std::strerror(errno)));
     }
-    // The decoder stashes split frames; the chunk is fully consumed before the next recv.
-    inbuf_.assign(chunk_.begin(), chunk_.begin() + n);
-    decoder_.feed(inbuf_);
+    decoder_.feed(std::span(inbuf_).first(static_cast<std::size_t>(n)));
   }
+}
+
+result<owned_frame> connection::read_frame(int timeout_ms) {
+  auto f = next_frame(timeout_ms);
+  if (!f) return unexpected{f.error()};
+  return owned_frame{f->header, std::vector<std::byte>(f->body.begin(), f->body.end())};
 }
 
 result<owned_frame> connection::expect(std::uint32_t correlation, opcode op) {
@@ -218,6 +221,17 @@ result<codec::ack_body> connection::read_ack(std::uint32_t correlation) {
   return *a;
 }
 
+result<codec::ack_body> connection::read_next_ack(std::uint32_t& corr) {
+  auto f = read_frame();
+  if (!f) return unexpected{f.error()};
+  corr = f->header.correlation;
+  if (f->header.op == opcode::error) return unexpected{error_from(*f)};
+  if (f->header.op != opcode::ack) return local(fmt::format("expected an ACK, got {}", codec::opcode_name(f->header.op)));
+  const auto a = codec::decode_ack(f->body);
+  if (!a) return local("ACK is malformed");
+  return *a;
+}
+
 result<codec::ack_body> connection::publish(std::string_view topic, std::uint32_t partition,
                                             std::span<const codec::record_input> records) {
   auto corr = send_publish(topic, partition, records);
@@ -239,14 +253,14 @@ result<fetched> connection::fetch(std::string_view topic, std::uint32_t partitio
   if (!h) return local("RECORDS header is malformed");
   fetched res;
   res.header = *h;
-  // The records follow as frames of their own: collect them whole, then decode in place.
+  // The records follow as frames of their own (CRC-checked by the decoder): copy
+  // each whole frame into one buffer, then decode them in place.
+  res.bytes.reserve(h->byte_count);
   for (std::uint32_t i = 0; i < h->record_count; ++i) {
-    auto rf = read_frame();
+    auto rf = next_frame();
     if (!rf) return unexpected{rf.error()};
     if (rf->header.op != opcode::record) return local("expected a RECORD frame after RECORDS");
-    const std::size_t at = res.bytes.size();
-    res.bytes.resize(at + codec::header_size + rf->body.size());
-    codec::encode_frame(std::span(res.bytes).subspan(at), opcode::record, rf->header.correlation, rf->body);
+    res.bytes.insert(res.bytes.end(), rf->bytes.begin(), rf->bytes.end());
   }
   if (res.bytes.size() != h->byte_count) {
     return local(fmt::format("RECORDS announced {} bytes, {} arrived", h->byte_count, res.bytes.size()));

@@ -60,6 +60,10 @@ class connection {
   result<std::uint32_t> send_publish(std::string_view topic, std::uint32_t partition,
                                      std::span<const codec::record_input> records);
   result<codec::ack_body> read_ack(std::uint32_t correlation);
+  // The next ACK whatever its request: ACKs of different partitions on one
+  // connection may come back in any order (each partition's in order). An ERROR
+  // answering a request is returned as the error, with its correlation in `corr`.
+  result<codec::ack_body> read_next_ack(std::uint32_t& corr);
   result<fetched> fetch(std::string_view topic, std::uint32_t partition, std::uint64_t offset,
                         std::uint32_t max_bytes = 1 << 20, std::uint32_t max_wait_ms = 0);
   result<std::uint64_t> ping(std::uint64_t token);
@@ -67,6 +71,8 @@ class connection {
   // Raw access for tests of malformed input.
   result<void> send_bytes(std::span<const std::byte> bytes);
   result<owned_frame> read_frame(int timeout_ms = 10000);
+  // The next frame as a view, valid until the next read on this connection.
+  result<codec::frame_view> next_frame(int timeout_ms = 10000);
   int fd() const noexcept { return fd_; }
 
  private:
@@ -78,7 +84,6 @@ class connection {
   std::uint32_t correlation_ = 0;
   codec::frame_decoder decoder_{codec::decoder_options{1u << 30, true}};
   std::vector<std::byte> inbuf_;
-  std::vector<std::byte> chunk_;
 };
 
 // The error of an ERROR frame body, or a description of an unexpected frame.

@@ -1,0 +1,67 @@
+// mcp-bench end to end: the real binary with --embedded, parsed from its --json line.
+
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+struct ran {
+  int exit_code = -1;
+  std::string out;
+};
+
+ran sh(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
+  REQUIRE(p != nullptr);
+  ran r;
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string last_line(const std::string& s) {
+  const auto end = s.find_last_not_of('\n');
+  const auto start = s.rfind('\n', end);
+  return s.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+}
+
+std::string bench() { return std::string(std::getenv("MCP_BENCH_BIN")); }
+
+}  // namespace
+
+TEST_CASE("mcp-bench --embedded publishes, consumes and verifies a fixed count; --json has the summary keys") {
+  const auto r = sh(bench() + " --embedded --messages 30000 --producers 2 --consumers 2 --partitions 4 --batch 50 --json");
+  CHECK(r.exit_code == 0);
+  const std::string json = last_line(r.out);
+  CAPTURE(json);
+  CHECK(json.front() == '{');
+  CHECK(json.find("\"published\":30000,") != std::string::npos);
+  CHECK(json.find("\"consumed\":30000,") != std::string::npos);
+  CHECK(json.find("\"verified\":true") != std::string::npos);
+  for (const char* key : {"\"publish_msgs_per_s\":", "\"e2e_msgs_per_s\":", "\"mb_per_s\":", "\"latency_us\":{\"p50\":",
+                          "\"p90\":", "\"p99\":", "\"p999\":", "\"max\":", "\"params\":{\"producers\":2"}) {
+    CHECK(json.find(key) != std::string::npos);
+  }
+  CHECK(r.out.find("verified: every published message consumed exactly once") != std::string::npos);
+}
+
+TEST_CASE("mcp-bench with a rate reports latency from scheduled send times") {
+  const auto r = sh(bench() + " --embedded --messages 2000 --rate 20000 --batch 10 --durability none --json");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("(from scheduled send times)") != std::string::npos);
+  CHECK(last_line(r.out).find("\"rate\":20000") != std::string::npos);
+}
+
+TEST_CASE("mcp-bench refuses bad flags with exit code 2") {
+  CHECK(sh(bench() + " --size 3").exit_code == 2);
+  CHECK(sh(bench() + " --messages 10 --duration 5").exit_code == 2);
+  CHECK(sh(bench() + " --broker 127.0.0.1:1 --embedded").exit_code == 2);
+}

@@ -1,0 +1,358 @@
+// mcp-bench: the load generator. Producers publish, consumers read, and every
+// consumed message is checked (exactly once, in order per partition and producer)
+// and timed end to end from the producer's send time carried in the message
+// (with --rate, from its *scheduled* send time, so a stalled broker cannot hide a
+// stall: coordinated omission corrected, as wrk2 does). One live line a second,
+// a summary at the end, --json for machines. Exit 1 if verification fails.
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tools/bench/embedded_broker.h"
+#include "tools/bench/histogram.h"
+#include "tools/bench/payload.h"
+#include "tools/client/client.h"
+
+using namespace mcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  std::string broker;
+  bool embedded = false;
+  unsigned shards = 2;
+  unsigned producers = 1;
+  unsigned consumers = 1;
+  std::uint32_t partitions = 2;
+  std::size_t size = 100;
+  std::uint64_t messages = 0;
+  double duration = 10;
+  double rate = 0;
+  std::uint32_t batch = 64;
+  unsigned inflight = 8;
+  std::string durability = "sync";
+  bool json = false;
+  std::string topic;
+};
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch()).count());
+}
+
+struct shared_state {
+  std::atomic<std::uint64_t> published{0};
+  std::atomic<std::uint64_t> consumed{0};
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<bool> producers_done{false};
+  std::atomic<bool> stop_consumers{false};
+  std::mutex error_mu;
+  std::string first_error;
+  void error(const std::string& e) {
+    errors.fetch_add(1);
+    std::lock_guard lk(error_mu);
+    if (first_error.empty()) first_error = e;
+  }
+};
+
+// Partitions producer/consumer `i` of `n` handles.
+std::vector<std::uint32_t> share_of(unsigned i, unsigned n, std::uint32_t partitions) {
+  std::vector<std::uint32_t> out;
+  if (n > partitions) {
+    if (i < n) out.push_back(i % partitions);
+    return out;
+  }
+  for (std::uint32_t p = i; p < partitions; p += n) out.push_back(p);
+  return out;
+}
+
+void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::uint16_t>& port_of, const std::string& host,
+             std::uint64_t quota, steady::time_point deadline, shared_state& st) {
+  const auto parts = share_of(me, o.producers, o.partitions);
+  if (parts.empty()) return;
+  std::map<std::uint16_t, client::connection> conns;  // one per owning shard port
+  for (const auto p : parts) {
+    const auto port = port_of.at(p);
+    if (conns.count(port) != 0) continue;
+    auto c = client::connection::connect(host, port);
+    if (!c || !c->hello("mcp-bench")) return st.error("producer cannot connect");
+    conns.emplace(port, std::move(*c));
+  }
+  std::map<std::uint32_t, std::uint64_t> seq;
+  std::map<std::uint16_t, std::size_t> pending;  // unacknowledged batches per connection
+  std::vector<std::string> values(o.batch, std::string(o.size, '.'));
+  std::vector<codec::record_input> recs(o.batch);
+  const double per_producer_rate = o.rate > 0 ? o.rate / o.producers : 0;
+  const std::uint64_t start_ns = now_ns();
+  std::uint64_t sent = 0;
+  std::size_t next_part = 0;
+  auto drain_one = [&](std::uint16_t port) -> bool {
+    std::uint32_t corr = 0;
+    auto a = conns.at(port).read_next_ack(corr);
+    --pending[port];
+    if (!a) {
+      st.error("publish failed: " + a.error().message);
+      return false;
+    }
+    st.published.fetch_add(a->count, std::memory_order_relaxed);
+    return true;
+  };
+  while ((o.messages == 0 || sent < quota) && (o.messages != 0 || steady::now() < deadline)) {
+    const std::uint32_t p = parts[next_part++ % parts.size()];
+    const std::uint16_t port = port_of.at(p);
+    const std::uint32_t n =
+        o.messages == 0 ? o.batch : static_cast<std::uint32_t>(std::min<std::uint64_t>(o.batch, quota - sent));
+    std::uint64_t due = 0;
+    if (per_producer_rate > 0) {
+      due = start_ns + static_cast<std::uint64_t>(static_cast<double>(sent) * 1e9 / per_producer_rate);
+      while (now_ns() < due) {
+        const auto wait = due - now_ns();
+        if (wait > 200'000) std::this_thread::sleep_for(std::chrono::nanoseconds(wait - 100'000));
+      }
+    }
+    const std::uint64_t t = now_ns();
+    for (std::uint32_t k = 0; k < n; ++k) {
+      // With a rate, each message carries the time it was due, not when it went out.
+      const std::uint64_t send_ns =
+          per_producer_rate > 0 ? start_ns + static_cast<std::uint64_t>(static_cast<double>(sent + k) * 1e9 / per_producer_rate)
+                                : t;
+      bench::write_payload(std::as_writable_bytes(std::span(values[k].data(), values[k].size())),
+                           {send_ns, me, seq[p]++});
+      recs[k].value = std::as_bytes(std::span(values[k].data(), values[k].size()));
+    }
+    while (pending[port] >= o.inflight) {
+      if (!drain_one(port)) return;
+    }
+    auto corr = conns.at(port).send_publish(o.topic, p, std::span(recs).first(n));
+    if (!corr) return st.error("publish failed: " + corr.error().message);
+    ++pending[port];
+    sent += n;
+  }
+  for (auto& [port, n] : pending) {
+    while (n > 0) {
+      if (!drain_one(port)) return;
+    }
+  }
+}
+
+void consume(const options& o, unsigned me, const std::map<std::uint32_t, std::uint16_t>& port_of, const std::string& host,
+             shared_state& st, bench::histogram& hist) {
+  const auto parts = share_of(me, o.consumers, o.partitions);
+  struct reader {
+    std::uint32_t partition;
+    client::connection* conn;
+    std::uint64_t next = 0;
+  };
+  std::map<std::uint16_t, client::connection> conns;
+  std::vector<reader> readers;
+  for (const auto p : parts) {
+    const auto port = port_of.at(p);
+    if (conns.count(port) == 0) {
+      auto c = client::connection::connect(host, port);
+      if (!c || !c->hello("mcp-bench-consumer")) return st.error("consumer cannot connect");
+      conns.emplace(port, std::move(*c));
+    }
+    readers.push_back({p, &conns.at(port), 0});
+  }
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> expected;  // (partition, producer) -> next seq
+  while (!st.stop_consumers.load()) {
+    for (auto& r : readers) {
+      auto f = r.conn->fetch(o.topic, r.partition, r.next, 1 << 20, readers.size() == 1 ? 100 : 10);
+      if (!f) return st.error("fetch failed: " + f.error().message);
+      const std::uint64_t t = now_ns();
+      for (const auto& rec : f->records) {
+        bench::payload pl;
+        if (!bench::read_payload(rec.value, pl)) {
+          st.error(fmt::format("partition {} offset {}: not an mcp-bench message", r.partition, rec.offset));
+          continue;
+        }
+        auto& want = expected[{r.partition, pl.producer}];
+        if (pl.seq != want) {
+          st.error(fmt::format("partition {} offset {}: producer {} sequence {} where {} was expected ({})", r.partition,
+                               rec.offset, pl.producer, pl.seq, want, pl.seq < want ? "duplicate" : "gap"));
+        }
+        want = pl.seq + 1;
+        hist.record(t > pl.send_ns ? (t - pl.send_ns) / 1000 : 0);
+        r.next = rec.offset + 1;
+      }
+      st.consumed.fetch_add(f->records.size(), std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{"mcp-bench: load generator for the MCP broker (publishes, consumes, verifies, measures)"};
+  app.option_defaults()->always_capture_default();
+  auto* broker_opt = app.add_option("--broker", o.broker, "HOST:PORT of a running broker");
+  auto* emb = app.add_flag("--embedded", o.embedded, "start a broker on a free loopback port with a temp data dir");
+  broker_opt->excludes(emb);
+  app.add_option("--shards", o.shards, "shards of the embedded broker")->check(CLI::Range(1u, 64u));
+  app.add_option("--producers", o.producers, "producer threads")->check(CLI::Range(1u, 256u));
+  app.add_option("--consumers", o.consumers, "consumer threads")->check(CLI::Range(0u, 256u));
+  app.add_option("--partitions", o.partitions, "partitions of the bench topic")->check(CLI::Range(1u, 10000u));
+  app.add_option("--size", o.size, "message size in bytes (>= 24: send time, producer, sequence)")
+      ->check(CLI::Range(std::size_t{24}, std::size_t{1} << 20));
+  auto* msgs = app.add_option("--messages", o.messages, "total messages (instead of --duration)");
+  app.add_option("--duration", o.duration, "seconds to publish for")->excludes(msgs)->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--rate", o.rate, "messages per second over all producers; 0 = flat out");
+  app.add_option("--batch", o.batch, "messages per PUBLISH")->check(CLI::Range(1u, 100000u));
+  app.add_option("--inflight", o.inflight, "unacknowledged batches per connection")->check(CLI::Range(1u, 1024u));
+  app.add_option("--durability", o.durability, "sync | none | interval:MS (topic and embedded broker)");
+  app.add_flag("--json", o.json, "print the summary as one JSON object on the last line");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (!o.embedded && o.broker.empty()) o.embedded = true;  // one-command demo by default
+
+  std::optional<bench::embedded_broker> embedded;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  try {
+    if (o.embedded) {
+      embedded.emplace(bench::embedded_broker::find_binary(argv[0]), o.shards, o.durability);
+      port = embedded->port();
+    } else {
+      const auto colon = o.broker.rfind(':');
+      if (colon == std::string::npos) throw std::runtime_error("--broker must be HOST:PORT");
+      host = o.broker.substr(0, colon);
+      port = static_cast<std::uint16_t>(std::stoul(o.broker.substr(colon + 1)));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mcp-bench: %s\n", e.what());
+    return 1;
+  }
+
+  auto admin = client::connection::connect(host, port);
+  if (!admin || !admin->hello("mcp-bench")) {
+    std::fprintf(stderr, "mcp-bench: no broker at %s:%u\n", host.c_str(), port);
+    return 1;
+  }
+  o.topic = fmt::format("bench-{}-{}", ::getpid(), std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
+  const auto kind = o.durability == "none" ? fb::DurabilityKind::None
+                    : o.durability == "sync" ? fb::DurabilityKind::Sync
+                                             : fb::DurabilityKind::Interval;
+  const std::uint32_t interval = kind == fb::DurabilityKind::Interval ? static_cast<std::uint32_t>(std::stoul(o.durability.substr(9))) : 0;
+  if (auto r = admin->create_topic(o.topic, o.partitions, kind, interval); !r) {
+    std::fprintf(stderr, "mcp-bench: create topic: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  auto meta = admin->metadata({o.topic});
+  if (!meta || meta->topics.empty()) {
+    std::fprintf(stderr, "mcp-bench: no metadata for the bench topic\n");
+    return 1;
+  }
+  std::map<std::uint32_t, std::uint16_t> port_of;
+  for (const auto& p : meta->topics[0]->partitions) port_of[p->partition] = p->port;
+
+  shared_state st;
+  std::vector<std::unique_ptr<bench::histogram>> hists;
+  for (unsigned i = 0; i < o.consumers; ++i) hists.push_back(std::make_unique<bench::histogram>());
+  const auto t0 = steady::now();
+  const auto deadline = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.duration));
+  std::vector<std::thread> producers, consumers;
+  for (unsigned i = 0; i < o.consumers; ++i) {
+    consumers.emplace_back([&, i] { consume(o, i, port_of, host, st, *hists[i]); });
+  }
+  for (unsigned i = 0; i < o.producers; ++i) {
+    const std::uint64_t quota = o.messages / o.producers + (i < o.messages % o.producers ? 1 : 0);
+    producers.emplace_back([&, i, quota] { produce(o, i, port_of, host, quota, deadline, st); });
+  }
+  std::thread waiter([&] {
+    for (auto& t : producers) t.join();
+    st.producers_done = true;
+  });
+
+  // Live lines until the producers are done and the consumers have caught up
+  // (or stopped making progress for 10 s).
+  std::uint64_t last_pub = 0, last_con = 0;
+  auto last_progress = steady::now();
+  auto publish_end = steady::now();
+  bool publish_ended = false;
+  for (int tick = 1;; ++tick) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const bool done = st.producers_done.load();
+    if (done && !publish_ended) {
+      publish_ended = true;
+      publish_end = steady::now();
+    }
+    const auto pub = st.published.load(), con = st.consumed.load();
+    if (con != last_con || pub != last_pub) last_progress = steady::now();
+    const bool caught_up = o.consumers == 0 || con >= pub;
+    if (done && (caught_up || steady::now() - last_progress > std::chrono::seconds(10) || st.errors > 0)) break;
+    if (tick % 10 == 0) {
+      bench::histogram live;
+      for (const auto& h : hists) h->merge_into(live);
+      const double el = std::chrono::duration<double>(steady::now() - t0).count();
+      std::fprintf(stderr, "[%5.1fs] published %.0f/s  consumed %.0f/s  %.1f MB/s  e2e p50 %llu us  p99 %llu us\n", el,
+                   static_cast<double>(pub - last_pub), static_cast<double>(con - last_con),
+                   static_cast<double>(pub - last_pub) * static_cast<double>(o.size) / 1e6,
+                   static_cast<unsigned long long>(live.percentile(0.5)),
+                   static_cast<unsigned long long>(live.percentile(0.99)));
+      last_pub = pub;
+      last_con = con;
+    }
+  }
+  st.stop_consumers = true;
+  waiter.join();
+  for (auto& t : consumers) t.join();
+  const auto t_end = steady::now();
+
+  bench::histogram all;
+  for (const auto& h : hists) h->merge_into(all);
+  const std::uint64_t published = st.published.load(), consumed = st.consumed.load();
+  const double pub_s = std::chrono::duration<double>(publish_end - t0).count();
+  const double e2e_s = std::chrono::duration<double>(t_end - t0).count();
+  const bool verified = st.errors == 0 && (o.consumers == 0 || consumed == published);
+  const double pub_rate = static_cast<double>(published) / pub_s;
+  const double e2e_rate = static_cast<double>(consumed) / e2e_s;
+  const double mb = pub_rate * static_cast<double>(o.size) / 1e6;
+
+  std::printf("published %llu messages in %.2f s: %.0f msgs/s, %.1f MB/s (%zu-byte messages, batch %u, %s)\n",
+              static_cast<unsigned long long>(published), pub_s, pub_rate, mb, o.size, o.batch, o.durability.c_str());
+  std::printf("consumed  %llu messages: %.0f msgs/s end to end\n", static_cast<unsigned long long>(consumed), e2e_rate);
+  std::printf("e2e latency (us): p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu%s\n",
+              static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
+              static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
+              static_cast<unsigned long long>(all.max()), o.rate > 0 ? " (from scheduled send times)" : "");
+  if (verified) {
+    std::printf("verified: every published message consumed exactly once, in order per partition\n");
+  } else {
+    std::printf("VERIFICATION FAILED: %llu problems; first: %s (published %llu, consumed %llu)\n",
+                static_cast<unsigned long long>(st.errors.load()), st.first_error.c_str(),
+                static_cast<unsigned long long>(published), static_cast<unsigned long long>(consumed));
+  }
+  if (o.json) {
+    std::printf(
+        "{\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
+        "\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"verified\":%s,"
+        "\"errors\":%llu,\"params\":{\"producers\":%u,\"consumers\":%u,\"partitions\":%u,\"size\":%zu,\"batch\":%u,"
+        "\"rate\":%.0f,\"durability\":\"%s\",\"embedded\":%s}}\n",
+        static_cast<unsigned long long>(published), static_cast<unsigned long long>(consumed), pub_rate, e2e_rate, mb,
+        static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
+        static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
+        static_cast<unsigned long long>(all.max()), verified ? "true" : "false",
+        static_cast<unsigned long long>(st.errors.load()), o.producers, o.consumers, o.partitions, o.size, o.batch, o.rate,
+        o.durability.c_str(), o.embedded ? "true" : "false");
+  }
+  return verified ? 0 : 1;
+}

@@ -8,24 +8,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/support/run_command.h"
+
 namespace {
 
-struct ran {
-  int exit_code = -1;
-  std::string out;
-};
+using ran = mcp::test::command_result;
 
-ran sh(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
-  REQUIRE(p != nullptr);
-  ran r;
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+ran sh(const std::string& cmd) { return mcp::test::run_command(cmd, false); }
 
 std::string last_line(const std::string& s) {
   const auto end = s.find_last_not_of('\n');

@@ -10,25 +10,13 @@
 
 #include "broker/shard_router.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/run_command.h"
 
 namespace {
 
-struct ran {
-  int exit_code = -1;
-  std::string out;
-};
+using ran = mcp::test::command_result;
 
-ran sh(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  ran r;
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+ran sh(const std::string& cmd) { return mcp::test::run_command(cmd); }
 
 std::string mcp_cmd(const mcp::test::broker_process& b, const std::string& args) {
   return std::string(std::getenv("MCP_BIN")) + " " + args + " --broker 127.0.0.1:" + std::to_string(b.port());

@@ -13,6 +13,7 @@
 #include "storage/partition_log.h"
 #include "storage/sync_file_io.h"
 #include "tests/support/record_batch.h"
+#include "tests/support/run_command.h"
 #include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -20,24 +21,12 @@ using namespace mcp::storage;
 
 namespace {
 
-struct ran {
-  int exit_code = -1;
-  std::string out;
-};
+using ran = mcp::test::command_result;
 
 ran run_mcp(const std::string& args) {
   const char* bin = std::getenv("MCP_BIN");
   REQUIRE(bin != nullptr);
-  const std::string cmd = std::string(bin) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  ran r;
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return mcp::test::run_command(std::string(bin) + " " + args);
 }
 
 void fill(const fs::path& dir) {

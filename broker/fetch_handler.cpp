@@ -1,0 +1,111 @@
+// FETCH: locate whole records in the owning shard's log, answer with a RECORDS
+// header and the segment byte range (zero-copy or copy), or park the request
+// until data arrives (long-poll) or its wait runs out.
+
+#include "broker/shard.h"
+
+#include <fmt/format.h>
+
+#include "broker/log.h"
+#include "broker/shard_group.h"
+#include "broker/shard_router.h"
+#include "codec/control.h"
+#include "codec/frame_encoder.h"
+#include "codec/record.h"
+
+namespace mcp::broker {
+
+using codec::error_code;
+using codec::opcode;
+
+void shard::handle_fetch(connection& c, const codec::frame_view& f) {
+  const auto q = codec::decode_fetch(f.body);
+  if (!q) return send_error(c, f.header.correlation, error_code::malformed_body, "FETCH body is malformed");
+  const auto t = topics_.find(q->topic);
+  if (t == topics_.end()) return send_error(c, f.header.correlation, error_code::unknown_topic, fmt::format("no topic '{}'", q->topic));
+  if (q->partition >= t->second.config.partitions) {
+    return send_error(c, f.header.correlation, error_code::unknown_partition,
+                      fmt::format("topic '{}' has partitions 0..{}", q->topic, t->second.config.partitions - 1));
+  }
+  forwarded_fetch req{{id_, c.id}, f.header.correlation, std::string(q->topic), q->partition, q->offset,
+                      std::max<std::uint32_t>(q->max_bytes, 1), q->max_wait_ms};
+  const unsigned owner = owner_shard(q->topic, q->partition, group_.size());
+  if (owner == id_) {
+    fetch_local(req);
+  } else {
+    send_to(owner, std::move(req));
+  }
+}
+
+void shard::fetch_local(const forwarded_fetch& req) {
+  fetch_result r;
+  r.conn = req.from.id;
+  r.correlation = req.correlation;
+  auto reply = [&](fetch_result&& res) {
+    if (req.from.shard == id_) {
+      deliver_fetch(std::move(res));
+    } else {
+      send_to(req.from.shard, std::move(res));
+    }
+  };
+  const auto t = topics_.find(req.topic);
+  partition_state* ps = nullptr;
+  if (t != topics_.end()) {
+    const auto it = t->second.partitions.find(req.partition);
+    if (it != t->second.partitions.end()) ps = &it->second;
+  }
+  if (ps == nullptr) {
+    r.code = error_code::unknown_topic;
+    r.message = fmt::format("no partition {} of topic '{}' on this broker", req.partition, req.topic);
+    return reply(std::move(r));
+  }
+  const auto p = t->second.partitions.find(req.partition);
+  storage::partition_log& log = *p->second.log;
+  const auto slice = log.locate(req.offset, req.max_bytes);
+  if (!slice) {
+    r.code = slice.error().code == storage::errc::out_of_range ? error_code::out_of_range : error_code::storage_error;
+    r.message = slice.error().message;
+    return reply(std::move(r));
+  }
+  if (slice->bytes == 0 && req.max_wait_ms > 0 && !stopping_) {
+    p->second.waiters.push_back({req.from, req.correlation, req.offset, req.max_bytes,
+                                 now_ms() + static_cast<std::int64_t>(req.max_wait_ms)});
+    return;
+  }
+  r.header = {req.offset, log.high_watermark(), log.log_start(), req.partition, slice->count(),
+              static_cast<std::uint32_t>(slice->bytes)};
+  r.fd = slice->fd;
+  r.position = slice->position;
+  reply(std::move(r));
+}
+
+void shard::wake_waiters(const std::string& topic, partition_state& ps, std::uint32_t partition) {
+  if (ps.waiters.empty()) return;
+  auto ws = std::move(ps.waiters);
+  ps.waiters.clear();
+  for (const auto& w : ws) {
+    // A waiter whose offset is still at the end keeps waiting (max_wait left as is).
+    const std::int64_t left = w.deadline_ms - now_ms();
+    fetch_local({w.to, w.correlation, topic, partition, w.offset, w.max_bytes,
+                 static_cast<std::uint32_t>(std::max<std::int64_t>(left, 1))});
+  }
+}
+
+void shard::deliver_fetch(fetch_result&& r) {
+  connection* c = find(r.conn);
+  if (c == nullptr || c->closing) return;
+  if (r.code != error_code::none) return send_error(*c, r.correlation, r.code, r.message);
+  std::vector<std::byte> f(codec::frame_size(codec::records_size));
+  codec::encode_records(std::span(f).subspan<codec::header_size, codec::records_size>(), r.header);
+  codec::seal_frame(f, opcode::records, r.correlation);
+  send_frame(*c, std::move(f));
+  if (r.header.byte_count == 0) return;
+  out_chunk ch;
+  ch.k = cfg_.delivery == delivery_mode::zero_copy ? out_chunk::kind::file_splice : out_chunk::kind::file_copy;
+  ch.fd = r.fd;
+  ch.pos = r.position;
+  ch.len = r.header.byte_count;
+  queue(*c, std::move(ch));
+}
+
+}  // namespace mcp::broker

@@ -44,6 +44,13 @@ struct admin_request {
   storage::topic_config config;
 };
 
+// shard -> controller: the shard has closed its logs of a removed topic.
+struct topic_closed {
+  std::string name;
+};
+
+using controller_message = std::variant<admin_request, topic_closed>;
+
 // controller -> shard: the answer to send on that connection (code none: OK).
 struct admin_reply {
   std::uint64_t conn = 0;

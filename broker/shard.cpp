@@ -289,13 +289,18 @@ void shard::handle(shard_message&& m) {
           t.config = msg.config;
           for (auto& [p, log] : msg.logs) t.partitions[p].log = std::move(log);
         } else if constexpr (std::is_same_v<T, topic_removed>) {
-          const auto it = topics_.find(msg.name);
-          if (it == topics_.end()) return;
-          // Appends in flight hold the logs: drain them before letting go.
-          for (auto& [p, ps] : it->second.partitions) {
-            while (!ps.log->idle()) ring_.run_once(1, tick_ns);
+          std::vector<forwarded_fetch> parked;
+          if (const auto it = topics_.find(msg.name); it != topics_.end()) {
+            // Appends in flight hold the logs: drain them before letting go.
+            for (auto& [p, ps] : it->second.partitions) {
+              while (!ps.log->idle()) ring_.run_once(1, tick_ns);
+              for (const auto& w : ps.waiters) parked.push_back({w.to, w.correlation, msg.name, p, w.offset, w.max_bytes, 0});
+            }
+            topics_.erase(it);
           }
-          topics_.erase(msg.name);
+          for (const auto& req : parked) fetch_local(req);  // answered UNKNOWN_TOPIC
+          // Tell the controller, which deletes the files once every shard has.
+          while (!group_.post_to_controller(id_, topic_closed{msg.name})) std::this_thread::yield();
         } else if constexpr (std::is_same_v<T, admin_reply>) {
           connection* c = find(msg.conn);
           if (c == nullptr || c->closing) return;

@@ -42,7 +42,7 @@ shard_group::shard_group(const broker_config& cfg, const io::ring_features& feat
   if (controller_event_ < 0) throw std::runtime_error("eventfd failed");
   for (unsigned i = 0; i < cfg.shards; ++i) {
     shards_.push_back(std::make_unique<shard>(i, cfg, features, *this));
-    to_controller_.push_back(std::make_unique<spsc_queue<admin_request>>(1024));
+    to_controller_.push_back(std::make_unique<spsc_queue<controller_message>>(1024));
   }
   // Existing topics: open every partition log before serving (blocking is fine here).
   std::error_code ec;
@@ -94,8 +94,8 @@ void shard_group::post_blocking(unsigned shard, shard_message&& m) {
   while (!shards_[shard]->post(size(), std::move(m))) std::this_thread::sleep_for(std::chrono::microseconds(100));
 }
 
-bool shard_group::post_to_controller(unsigned from_shard, admin_request&& r) {
-  if (!to_controller_[from_shard]->try_push(std::move(r))) return false;
+bool shard_group::post_to_controller(unsigned from_shard, controller_message&& m) {
+  if (!to_controller_[from_shard]->try_push(std::move(m))) return false;
   const std::uint64_t one = 1;
   [[maybe_unused]] const auto n = ::write(controller_event_, &one, sizeof one);
   return true;
@@ -133,12 +133,29 @@ void shard_group::serve_admin(admin_request&& r) {
   }
   if (topics_.erase(r.name) == 0) return reply(error_code::unknown_topic, fmt::format("no topic '{}'", r.name));
   for (unsigned i = 0; i < size(); ++i) post_blocking(i, topic_removed{r.name});
-  // The shards close the logs; the files go after a moment they need to drain appends.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The files go only once every shard has drained its appends and closed its logs.
+  wait_closed(r.name);
   std::error_code ec;
   fs::remove_all(dir, ec);
   log(log_level::info, "deleted topic {}", r.name);
   reply(error_code::none, {});
+}
+
+void shard_group::wait_closed(const std::string& name) {
+  unsigned closed = 0;
+  while (closed < size()) {
+    std::uint64_t v = 0;
+    [[maybe_unused]] const auto n = ::read(controller_event_, &v, sizeof v);  // blocks until a shard posts
+    for (auto& q : to_controller_) {
+      while (auto m = q->try_pop()) {
+        if (auto* c = std::get_if<topic_closed>(&*m); c != nullptr && c->name == name) {
+          ++closed;
+        } else if (auto* r = std::get_if<admin_request>(&*m)) {
+          deferred_.push_back(std::move(*r));
+        }
+      }
+    }
+  }
 }
 
 int shard_group::run() {
@@ -164,7 +181,14 @@ int shard_group::run() {
       std::uint64_t v = 0;
       [[maybe_unused]] const auto n = ::read(controller_event_, &v, sizeof v);
       for (auto& q : to_controller_) {
-        while (auto r = q->try_pop()) serve_admin(std::move(*r));
+        while (auto m = q->try_pop()) {
+          if (auto* r = std::get_if<admin_request>(&*m)) deferred_.push_back(std::move(*r));
+        }
+      }
+      while (!deferred_.empty()) {
+        admin_request r = std::move(deferred_.front());
+        deferred_.pop_front();
+        serve_admin(std::move(r));
       }
     }
   }

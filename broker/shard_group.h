@@ -5,6 +5,7 @@
 
 #include <sys/eventfd.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,7 @@ class shard_group {
   }
 
   // Shard threads: hand an admin request to the controller. False if its queue is full.
-  bool post_to_controller(unsigned from_shard, admin_request&& r);
+  bool post_to_controller(unsigned from_shard, controller_message&& m);
 
   // Main thread: starts the shards and serves admin requests until SIGTERM/SIGINT,
   // then stops the shards (they finish in-flight appends) and joins them.
@@ -41,12 +42,14 @@ class shard_group {
   void serve_admin(admin_request&& r);
   void announce(const std::string& name, const storage::topic_config& c);
   void post_blocking(unsigned shard, shard_message&& m);
+  void wait_closed(const std::string& name);
   std::unique_ptr<storage::partition_log> open_log(const std::string& topic, std::uint32_t p,
                                                    const storage::topic_config& c, unsigned owner);
 
   const broker_config& cfg_;
   std::vector<std::unique_ptr<shard>> shards_;
-  std::vector<std::unique_ptr<spsc_queue<admin_request>>> to_controller_;
+  std::vector<std::unique_ptr<spsc_queue<controller_message>>> to_controller_;
+  std::deque<admin_request> deferred_;  // requests that came in while a delete waited for the shards
   int controller_event_ = -1;
   std::map<std::string, storage::topic_config> topics_;
   storage::durability default_durability_;

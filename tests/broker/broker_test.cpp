@@ -450,3 +450,26 @@ TEST_CASE("an idle connection is closed with IDLE_TIMEOUT; PING keeps one open")
   CHECK(client::error_from(*f).code == codec::error_code::idle_timeout);
   CHECK(busy.ping(99).value() == 99);
 }
+
+TEST_CASE("deleting a topic removes its data once every shard closed it, answers parked fetches, and frees the name") {
+  broker_process b;
+  auto c = b.connect();
+  REQUIRE(c.create_topic("gone", 4).has_value());
+  for (std::uint32_t p = 0; p < 4; ++p) REQUIRE(c.publish("gone", p, records_of({"x", "y"})).has_value());
+  // A long-poll parked on partition 0 at its end.
+  auto waiter = std::async(std::launch::async, [&b] {
+    auto w = b.connect();
+    return w.fetch("gone", 0, 2, 1 << 20, 10000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  REQUIRE(c.delete_topic("gone").has_value());
+  CHECK_FALSE(std::filesystem::exists(b.data_dir() / "topics" / "gone"));
+  const auto parked = waiter.get();
+  REQUIRE_FALSE(parked.has_value());
+  CHECK(parked.error().code == codec::error_code::unknown_topic);
+  CHECK(c.publish("gone", 0, records_of({"z"})).error().code == codec::error_code::unknown_topic);
+  CHECK(c.delete_topic("gone").error().code == codec::error_code::unknown_topic);
+  // The name can be used again, from offset 0.
+  REQUIRE(c.create_topic("gone", 1).has_value());
+  CHECK(c.publish("gone", 0, records_of({"new"})).value().first_offset == 0);
+}

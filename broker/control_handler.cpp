@@ -95,8 +95,8 @@ void shard::handle_metadata(connection& c, const codec::frame_view& f) {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<fb::TopicMetadata>> tops;
   for (const auto& name : wanted) {
-    const auto it = topics_.find(name);
-    if (it == topics_.end()) {
+    const topic_state* ts = find_topic(name);
+    if (ts == nullptr) {
       const auto n = fbb.CreateString(name);
       fb::TopicMetadataBuilder tb(fbb);
       tb.add_name(n);
@@ -105,14 +105,14 @@ void shard::handle_metadata(connection& c, const codec::frame_view& f) {
       continue;
     }
     std::vector<flatbuffers::Offset<fb::PartitionMetadata>> parts;
-    for (std::uint32_t p = 0; p < it->second.config.partitions; ++p) {
+    for (std::uint32_t p = 0; p < ts->config.partitions; ++p) {
       const unsigned owner = owner_shard(name, p, group_.size());
       fb::PartitionMetadataBuilder pb(fbb);
       pb.add_partition(p);
       pb.add_shard(owner);
       pb.add_port(group_.port_of(owner));
       // Offsets are known only to the owner: this shard reports its own partitions'.
-      if (const auto ps = it->second.partitions.find(p); ps != it->second.partitions.end()) {
+      if (const auto ps = ts->partitions.find(p); ps != ts->partitions.end()) {
         pb.add_log_start_offset(ps->second.log->log_start());
         pb.add_log_end_offset(ps->second.log->high_watermark());
         pb.add_size_bytes(ps->second.log->size_bytes());
@@ -122,10 +122,10 @@ void shard::handle_metadata(connection& c, const codec::frame_view& f) {
     const auto n = fbb.CreateString(name);
     const auto pv = fbb.CreateVector(parts);
     fb::TopicConfigBuilder cb(fbb);
-    cb.add_partitions(it->second.config.partitions);
-    cb.add_retention_bytes(it->second.config.retention_bytes);
-    cb.add_retention_ms(it->second.config.retention_ms);
-    cb.add_segment_bytes(it->second.config.segment_bytes);
+    cb.add_partitions(ts->config.partitions);
+    cb.add_retention_bytes(ts->config.retention_bytes);
+    cb.add_retention_ms(ts->config.retention_ms);
+    cb.add_segment_bytes(ts->config.segment_bytes);
     const auto cfg = cb.Finish();
     fb::TopicMetadataBuilder tb(fbb);
     tb.add_name(n);

@@ -21,14 +21,15 @@ using codec::opcode;
 void shard::handle_fetch(connection& c, const codec::frame_view& f) {
   const auto q = codec::decode_fetch(f.body);
   if (!q) return send_error(c, f.header.correlation, error_code::malformed_body, "FETCH body is malformed");
-  const auto t = topics_.find(q->topic);
-  if (t == topics_.end()) return send_error(c, f.header.correlation, error_code::unknown_topic, fmt::format("no topic '{}'", q->topic));
-  if (q->partition >= t->second.config.partitions) {
+  topic_state* t = find_topic(q->topic);
+  if (t == nullptr) return send_error(c, f.header.correlation, error_code::unknown_topic, fmt::format("no topic '{}'", q->topic));
+  if (q->partition >= t->config.partitions) {
     return send_error(c, f.header.correlation, error_code::unknown_partition,
-                      fmt::format("topic '{}' has partitions 0..{}", q->topic, t->second.config.partitions - 1));
+                      fmt::format("topic '{}' has partitions 0..{}", q->topic, t->config.partitions - 1));
   }
   forwarded_fetch req{{id_, c.id}, f.header.correlation, std::string(q->topic), q->partition, q->offset,
-                      std::max<std::uint32_t>(q->max_bytes, 1), q->max_wait_ms};
+                      std::max<std::uint32_t>(q->max_bytes, 1), q->max_wait_ms,
+                      (q->flags & codec::fetch_flag_by_timestamp) != 0};
   const unsigned owner = owner_shard(q->topic, q->partition, group_.size());
   if (owner == id_) {
     fetch_local(req);
@@ -48,31 +49,42 @@ void shard::fetch_local(const forwarded_fetch& req) {
       send_to(req.from.shard, std::move(res));
     }
   };
-  const auto t = topics_.find(req.topic);
+  topic_state* t = find_topic(req.topic);
   partition_state* ps = nullptr;
-  if (t != topics_.end()) {
-    const auto it = t->second.partitions.find(req.partition);
-    if (it != t->second.partitions.end()) ps = &it->second;
+  if (t != nullptr) {
+    const auto it = t->partitions.find(req.partition);
+    if (it != t->partitions.end()) ps = &it->second;
   }
   if (ps == nullptr) {
     r.code = error_code::unknown_topic;
     r.message = fmt::format("no partition {} of topic '{}' on this broker", req.partition, req.topic);
     return reply(std::move(r));
   }
-  const auto p = t->second.partitions.find(req.partition);
+  const auto p = t->partitions.find(req.partition);
   storage::partition_log& log = *p->second.log;
-  const auto slice = log.locate(req.offset, req.max_bytes);
+  std::uint64_t offset = req.offset;
+  if (req.by_timestamp) {
+    // Resolved once; a long poll that follows waits at the offset found.
+    const auto o = log.offset_for_timestamp(static_cast<std::int64_t>(req.offset));
+    if (!o) {
+      r.code = error_code::storage_error;
+      r.message = o.error().message;
+      return reply(std::move(r));
+    }
+    offset = *o;
+  }
+  const auto slice = log.locate(offset, req.max_bytes);
   if (!slice) {
     r.code = slice.error().code == storage::errc::out_of_range ? error_code::out_of_range : error_code::storage_error;
     r.message = slice.error().message;
     return reply(std::move(r));
   }
   if (slice->bytes == 0 && req.max_wait_ms > 0 && !stopping_) {
-    p->second.waiters.push_back({req.from, req.correlation, req.offset, req.max_bytes,
+    p->second.waiters.push_back({req.from, req.correlation, offset, req.max_bytes,
                                  now_ms() + static_cast<std::int64_t>(req.max_wait_ms)});
     return;
   }
-  r.header = {req.offset, log.high_watermark(), log.log_start(), req.partition, slice->count(),
+  r.header = {offset, log.high_watermark(), log.log_start(), req.partition, slice->count(),
               static_cast<std::uint32_t>(slice->bytes)};
   r.fd = slice->fd;
   r.position = slice->position;

@@ -88,6 +88,7 @@ struct forwarded_fetch {
   std::uint64_t offset = 0;
   std::uint32_t max_bytes = 0;
   std::uint32_t max_wait_ms = 0;
+  bool by_timestamp = false;  // `offset` is a timestamp in ms: start at the first record at or after it
 };
 
 // owning shard -> shard: the slice to send for a forwarded FETCH (the fd stays

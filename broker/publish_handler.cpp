@@ -20,14 +20,14 @@ using codec::opcode;
 void shard::handle_publish(connection& c, const codec::frame_view& f) {
   const auto p = codec::decode_publish(f.body);
   if (!p) return send_error(c, f.header.correlation, error_code::malformed_body, "PUBLISH body is malformed");
-  const auto t = topics_.find(p->header.topic);
-  if (t == topics_.end()) {
+  topic_state* t = find_topic(p->header.topic);
+  if (t == nullptr) {
     return send_error(c, f.header.correlation, error_code::unknown_topic,
                       fmt::format("no topic '{}'", p->header.topic));
   }
-  if (p->header.partition >= t->second.config.partitions) {
+  if (p->header.partition >= t->config.partitions) {
     return send_error(c, f.header.correlation, error_code::unknown_partition,
-                      fmt::format("topic '{}' has partitions 0..{}", p->header.topic, t->second.config.partitions - 1));
+                      fmt::format("topic '{}' has partitions 0..{}", p->header.topic, t->config.partitions - 1));
   }
   // Validate every record before anything touches a log.
   const auto run = codec::validate_records(p->records, decoder_opts_);
@@ -107,10 +107,10 @@ void shard::append_local(conn_ref from, std::uint32_t correlation, const std::st
       send_to(from.shard, std::move(a));
     }
   };
-  const auto t = topics_.find(topic);
-  if (t == topics_.end()) return fail(error_code::unknown_topic, fmt::format("no topic '{}'", topic));
-  const auto p = t->second.partitions.find(partition);
-  if (p == t->second.partitions.end()) return fail(error_code::unknown_partition, "partition not on this shard");
+  topic_state* t = find_topic(topic);
+  if (t == nullptr) return fail(error_code::unknown_topic, fmt::format("no topic '{}'", topic));
+  const auto p = t->partitions.find(partition);
+  if (p == t->partitions.end()) return fail(error_code::unknown_partition, "partition not on this shard");
   auto* done = new pending_append(*this, from, correlation, topic, partition, std::move(records));
   const auto r = p->second.log->append(done->bytes(), count, now_ms(), done);
   if (!r) {

@@ -239,9 +239,29 @@ void shard::on_tick() {
 }
 
 void shard::drain_inbox() {
-  for (auto& q : inbox_) {
-    while (auto m = q->try_pop()) handle(std::move(*m));
+  // The controller's queue first: a topic it announced before answering a client
+  // must be known here before a peer forwards that client's first request for it.
+  drain_controller();
+  for (std::size_t i = 0; i + 1 < inbox_.size(); ++i) {
+    while (auto m = inbox_[i]->try_pop()) handle(std::move(*m));
   }
+}
+
+void shard::drain_controller() {
+  auto& from_controller = *inbox_.back();
+  while (auto m = from_controller.try_pop()) handle(std::move(*m));
+}
+
+shard::topic_state* shard::find_topic(std::string_view name) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    // A request forwarded by a peer can overtake the controller's announcement of
+    // a new topic on our queues (the peer saw it first): look at the controller's
+    // queue before saying the topic does not exist.
+    drain_controller();
+    it = topics_.find(name);
+  }
+  return it == topics_.end() ? nullptr : &it->second;
 }
 
 void shard::send_to(unsigned to, shard_message&& m) {

@@ -99,6 +99,8 @@ class shard {
   void on_accept(int fd);
   void on_tick();
   void drain_inbox();
+  void drain_controller();
+  topic_state* find_topic(std::string_view name);
   void flush_outbox();
   void wake_peers();
   void send_to(unsigned shard, shard_message&& m);

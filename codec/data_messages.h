@@ -66,14 +66,15 @@ void encode_ack(std::span<std::byte, ack_size> out, const ack_body& a) noexcept;
 result<ack_body, errc> decode_ack(std::span<const std::byte> body) noexcept;
 
 // --- FETCH ----------------------------------------------------------------------
-// | 0 | 8 | offset       |
+// | 0 | 8 | offset       | with flag by_timestamp: a timestamp in ms (i64)
 // | 8 | 4 | partition    |
 // |12 | 4 | max_bytes    |
 // |16 | 4 | max_wait_ms  | 0: answer at once
-// |20 | 2 | flags        | reserved, 0
+// |20 | 2 | flags        | bit 0 by_timestamp: start at the first record with timestamp >= offset
 // |22 | 2 | topic_len    | 1..249
 // |24 | n | topic        |
 inline constexpr std::size_t fetch_fixed_size = 24;
+inline constexpr std::uint16_t fetch_flag_by_timestamp = 0x1;
 struct fetch_body {
   std::uint64_t offset = 0;
   std::uint32_t partition = 0;

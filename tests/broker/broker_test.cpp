@@ -473,3 +473,22 @@ TEST_CASE("deleting a topic removes its data once every shard closed it, answers
   REQUIRE(c.create_topic("gone", 1).has_value());
   CHECK(c.publish("gone", 0, records_of({"new"})).value().first_offset == 0);
 }
+
+TEST_CASE("FETCH by timestamp starts at the first record at or after it") {
+  broker_process b({.shards = 1});
+  auto c = b.connect();
+  REQUIRE(c.create_topic("times", 1).has_value());
+  const auto vals = numbered("t", 10);
+  std::vector<codec::record_input> recs = records_of(vals);
+  for (std::size_t i = 0; i < recs.size(); ++i) recs[i].timestamp_ms = 1'000'000 + 100 * static_cast<std::int64_t>(i);
+  REQUIRE(c.publish("times", 0, recs).has_value());
+  auto f = c.fetch_from_time("times", 0, 1'000'250);  // between t2 (1000200) and t3 (1000300)
+  REQUIRE(f.has_value());
+  CHECK(f->header.first_offset == 3);
+  REQUIRE_FALSE(f->records.empty());
+  CHECK(as_string(f->records.front().value) == "t3");
+  auto late = c.fetch_from_time("times", 0, 5'000'000);
+  REQUIRE(late.has_value());
+  CHECK(late->header.first_offset == 10);
+  CHECK(late->header.record_count == 0);
+}

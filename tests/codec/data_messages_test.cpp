@@ -192,3 +192,12 @@ TEST_CASE("whatever random bytes decode to re-encodes to the same bytes") {
   }
   CHECK(decoded > 0);
 }
+
+TEST_CASE("FETCH by timestamp: flag bit 0 round-trips, other flag bits are refused") {
+  const fetch_body f{1700000000000ull, 0, 1024, 0, fetch_flag_by_timestamp, "t"};
+  std::vector<std::byte> b;
+  append_fetch(b, f);
+  CHECK(decode_fetch(b).value() == f);
+  store_le<std::uint16_t>(b.data() + 20, 0x2);
+  CHECK_FALSE(decode_fetch(b).has_value());
+}

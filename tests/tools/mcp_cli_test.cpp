@@ -67,6 +67,13 @@ TEST_CASE("pub prints PARTITION:OFFSET per line in input order; sub reads them b
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("\"partition\":1,\"offset\":1,") != std::string::npos);
   CHECK(r.out.find("\"value\":\"four\"") != std::string::npos);
+  // From a timestamp: everything was appended after 1 (ms since the epoch), nothing after 2^62.
+  r = sh(mcp_cmd(b, "sub t --partition 0 --from @1 --count 2"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "one\nthree\n");
+  r = sh(mcp_cmd(b, "sub t --partition 0 --from @4611686018427387904 --timeout-ms 300"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.empty());
   // Without --count, sub exits after --timeout-ms with no new message.
   r = sh(mcp_cmd(b, "sub t --partition 0 --from latest --timeout-ms 300"));
   CHECK(r.exit_code == 0);

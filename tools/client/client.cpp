@@ -241,8 +241,19 @@ result<codec::ack_body> connection::publish(std::string_view topic, std::uint32_
 
 result<fetched> connection::fetch(std::string_view topic, std::uint32_t partition, std::uint64_t offset,
                                   std::uint32_t max_bytes, std::uint32_t max_wait_ms) {
+  return fetch_impl(topic, partition, offset, max_bytes, max_wait_ms, 0);
+}
+
+result<fetched> connection::fetch_from_time(std::string_view topic, std::uint32_t partition, std::int64_t timestamp_ms,
+                                            std::uint32_t max_bytes, std::uint32_t max_wait_ms) {
+  return fetch_impl(topic, partition, static_cast<std::uint64_t>(timestamp_ms), max_bytes, max_wait_ms,
+                    codec::fetch_flag_by_timestamp);
+}
+
+result<fetched> connection::fetch_impl(std::string_view topic, std::uint32_t partition, std::uint64_t offset,
+                                       std::uint32_t max_bytes, std::uint32_t max_wait_ms, std::uint16_t flags) {
   std::vector<std::byte> body;
-  codec::append_fetch(body, {offset, partition, max_bytes, max_wait_ms, 0, topic});
+  codec::append_fetch(body, {offset, partition, max_bytes, max_wait_ms, flags, topic});
   std::vector<std::byte> out;
   const auto corr = next_correlation();
   codec::append_frame(out, opcode::fetch, corr, body);

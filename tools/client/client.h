@@ -66,6 +66,9 @@ class connection {
   result<codec::ack_body> read_next_ack(std::uint32_t& corr);
   result<fetched> fetch(std::string_view topic, std::uint32_t partition, std::uint64_t offset,
                         std::uint32_t max_bytes = 1 << 20, std::uint32_t max_wait_ms = 0);
+  // From the first record with timestamp >= `timestamp_ms` (header.first_offset says which).
+  result<fetched> fetch_from_time(std::string_view topic, std::uint32_t partition, std::int64_t timestamp_ms,
+                                  std::uint32_t max_bytes = 1 << 20, std::uint32_t max_wait_ms = 0);
   result<std::uint64_t> ping(std::uint64_t token);
 
   // Raw access for tests of malformed input.
@@ -78,6 +81,8 @@ class connection {
  private:
   explicit connection(int fd) : fd_(fd) {}
   result<owned_frame> expect(std::uint32_t correlation, codec::opcode op);
+  result<fetched> fetch_impl(std::string_view topic, std::uint32_t partition, std::uint64_t offset,
+                             std::uint32_t max_bytes, std::uint32_t max_wait_ms, std::uint16_t flags);
   std::uint32_t next_correlation() noexcept { return ++correlation_; }
 
   int fd_ = -1;

@@ -268,8 +268,16 @@ int sub(const broker_address& b, const sub_args& a) {
       r.next = p->log_end_offset;
     } else if (!a.from.empty() && a.from.find_first_not_of("0123456789") == std::string::npos) {
       r.next = std::stoull(a.from);
+    } else if (a.from.size() > 1 && a.from[0] == '@' && a.from.find_first_not_of("0123456789", 1) == std::string::npos) {
+      // The broker resolves the timestamp to the first offset at or after it.
+      auto f = r.conn->fetch_from_time(a.topic, r.partition, std::stoll(a.from.substr(1)), 1);
+      if (!f) {
+        complain("sub", f.error());
+        return 1;
+      }
+      r.next = f->header.first_offset;
     } else {
-      std::fprintf(stderr, "mcp sub: --from '%s' must be earliest, latest or an offset\n", a.from.c_str());
+      std::fprintf(stderr, "mcp sub: --from '%s' must be earliest, latest, an offset or @TIMESTAMP_MS\n", a.from.c_str());
       return 2;
     }
     readers.push_back(std::move(r));

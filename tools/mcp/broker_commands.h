@@ -39,7 +39,7 @@ int pub(const broker_address& b, const pub_args& a);
 struct sub_args {
   std::string topic;
   std::optional<std::uint32_t> partition;
-  std::string from = "earliest";  // earliest | latest | OFFSET
+  std::string from = "earliest";  // earliest | latest | OFFSET | @TIMESTAMP_MS
   std::uint64_t count = 0;         // 0: no limit
   std::uint32_t timeout_ms = 5000; // exit after this long without a new message
   std::string format = "value";    // value | json

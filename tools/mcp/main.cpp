@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   auto* sc = app.add_subcommand("sub", "print messages of a topic");
   sc->add_option("TOPIC", sa.topic)->required();
   auto* spart = sc->add_option("--partition", sub_partition, "only this partition (default: all)");
-  sc->add_option("--from", sa.from, "earliest | latest | OFFSET")->capture_default_str();
+  sc->add_option("--from", sa.from, "earliest | latest | OFFSET | @TIMESTAMP_MS")->capture_default_str();
   sc->add_option("--count", sa.count, "exit after this many messages (0: no limit)")->capture_default_str();
   sc->add_option("--timeout-ms", sa.timeout_ms, "exit after this long with no new message")->capture_default_str();
   sc->add_option("--format", sa.format, "value | json")->check(CLI::IsMember({"value", "json"}))->capture_default_str();

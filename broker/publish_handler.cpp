@@ -36,6 +36,10 @@ void shard::handle_publish(connection& c, const codec::frame_view& f) {
                       run ? fmt::format("record_count says {} but {} records follow", p->header.record_count, run->count)
                           : fmt::format("a record in the batch is invalid: {}", codec::errc_name(run.error())));
   }
+  if (run->producer_id != 0 && !run->one_producer_run) {
+    return send_error(c, f.header.correlation, error_code::malformed_body,
+                      "an idempotent batch must carry one producer id with consecutive sequences");
+  }
   // One copy per batch (not per record): the receive buffer goes back to the
   // kernel now, and the batch's own buffer lives until its append completes.
   std::vector<std::byte> records(p->records.begin(), p->records.end());
@@ -57,11 +61,19 @@ class shard::pending_append final : public storage::append_callback {
               std::vector<std::byte>&& bytes)
       : s_(s), to_(to), corr_(corr), topic_(std::move(topic)), partition_(partition), bytes_(std::move(bytes)) {}
   std::vector<std::byte>& bytes() noexcept { return bytes_; }
+  // The batch was stored before at `first` (`count` records): this completion is
+  // a barrier's, and the ACK carries the original offsets and the duplicate flag.
+  void mark_duplicate(std::uint64_t first, std::uint32_t count) noexcept {
+    duplicate_ = true;
+    dup_first_ = first;
+    dup_count_ = count;
+  }
   void append_done(std::uint64_t first, std::uint32_t count, const storage::error* err) noexcept override {
     forwarded_ack a;
     a.conn = to_.id;
     a.correlation = corr_;
-    a.ack = {first, count, partition_, 0, 0};
+    a.ack = duplicate_ ? codec::ack_body{dup_first_, dup_count_, partition_, 0, codec::ack_flag_duplicate}
+                       : codec::ack_body{first, count, partition_, 0, 0};
     if (err != nullptr) {
       a.code = error_code::storage_error;
       a.message = err->message;
@@ -94,13 +106,17 @@ class shard::pending_append final : public storage::append_callback {
   std::string topic_;
   std::uint32_t partition_;
   std::vector<std::byte> bytes_;
+  bool duplicate_ = false;
+  std::uint64_t dup_first_ = 0;
+  std::uint32_t dup_count_ = 0;
 };
 
 void shard::append_local(conn_ref from, std::uint32_t correlation, const std::string& topic, std::uint32_t partition,
                          std::uint32_t count, std::vector<std::byte>&& records) {
+  const std::size_t batch_bytes = records.size();
   auto fail = [&](error_code code, std::string msg) {
     forwarded_ack a{from.id, correlation, {0, count, partition, static_cast<std::uint16_t>(code), 0}, code, std::move(msg),
-                    records.size()};
+                    batch_bytes};
     if (from.shard == id_) {
       deliver_ack(a);
     } else {
@@ -111,8 +127,39 @@ void shard::append_local(conn_ref from, std::uint32_t correlation, const std::st
   if (t == nullptr) return fail(error_code::unknown_topic, fmt::format("no topic '{}'", topic));
   const auto p = t->partitions.find(partition);
   if (p == t->partitions.end()) return fail(error_code::unknown_partition, "partition not on this shard");
+  storage::partition_log& log = *p->second.log;
+  // Idempotent producers: a resent batch is answered, not stored again (docs/storage.md).
+  const std::uint64_t producer = records.size() >= codec::header_size ? codec::record_producer_id(records) : 0;
+  if (producer != 0) {
+    const std::uint32_t seq = codec::record_sequence(records);
+    const auto d = log.producers().check(producer, seq, count);
+    using v = storage::producer_state::verdict;
+    if (d.what == v::duplicate_unknown) {
+      return fail(error_code::duplicate_sequence,
+                  fmt::format("records {}..{} of producer {:#x} were stored before, further back than this partition "
+                              "remembers",
+                              seq, seq + count - 1, producer));
+    }
+    if (d.what == v::out_of_order) {
+      return fail(error_code::out_of_order_sequence,
+                  fmt::format("producer {:#x} sent sequence {} but the partition expects the one after its last "
+                              "stored record",
+                              producer, seq));
+    }
+    if (d.what == v::duplicate) {
+      // Answer only once the original is as durable as the level asks: a barrier
+      // behind every append in flight.
+      auto* dup = new pending_append(*this, from, correlation, topic, partition, std::move(records));
+      dup->mark_duplicate(d.first_offset, count);
+      if (const auto r = log.append_barrier(dup); !r) {
+        delete dup;
+        return fail(error_code::storage_error, r.error().message);
+      }
+      return;
+    }
+  }
   auto* done = new pending_append(*this, from, correlation, topic, partition, std::move(records));
-  const auto r = p->second.log->append(done->bytes(), count, now_ms(), done);
+  const auto r = log.append(done->bytes(), count, now_ms(), done);
   if (!r) {
     delete done;
     return fail(error_code::storage_error, r.error().message);

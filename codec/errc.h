@@ -44,6 +44,8 @@ enum class error_code : std::uint16_t {
   shutting_down = 17,
   out_of_range = 18,       // an offset outside [log start, log end]
   internal = 19,
+  duplicate_sequence = 20,    // an idempotent batch already stored, older than the broker remembers
+  out_of_order_sequence = 21, // an idempotent batch whose first sequence leaves a gap
 };
 
 const char* error_code_name(error_code c) noexcept;

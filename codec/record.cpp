@@ -134,6 +134,14 @@ std::int64_t record_timestamp(std::span<const std::byte> frame) noexcept {
   return load_le<std::int64_t>(frame.data() + header_size + rl::timestamp_offset);
 }
 
+std::uint64_t record_producer_id(std::span<const std::byte> frame) noexcept {
+  return load_le<std::uint64_t>(frame.data() + header_size + rl::producer_id_offset);
+}
+
+std::uint32_t record_sequence(std::span<const std::byte> frame) noexcept {
+  return load_le<std::uint32_t>(frame.data() + header_size + rl::sequence_offset);
+}
+
 result<record_run, errc> validate_records(std::span<const std::byte> bytes,
                                           const decoder_options& opts) noexcept {
   record_run run;
@@ -145,6 +153,13 @@ result<record_run, errc> validate_records(std::span<const std::byte> bytes,
     const auto rec = decode_record(r.frame.body);
     if (!rec) return unexpected{rec.error()};
     if (run.count == 0 || rec->timestamp_ms > run.max_timestamp_ms) run.max_timestamp_ms = rec->timestamp_ms;
+    if (run.count == 0) {
+      run.producer_id = rec->producer_id;
+      run.first_sequence = rec->sequence;
+    } else if (rec->producer_id != run.producer_id ||
+               rec->sequence != static_cast<std::uint32_t>(run.first_sequence + run.count)) {
+      run.one_producer_run = false;
+    }
     ++run.count;
     bytes = bytes.subspan(r.frame.bytes.size());
   }

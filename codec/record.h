@@ -76,11 +76,19 @@ void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t
 // The offset stamped in an encoded RECORD frame (no validation).
 std::uint64_t record_offset(std::span<const std::byte> frame) noexcept;
 std::int64_t record_timestamp(std::span<const std::byte> frame) noexcept;
+std::uint64_t record_producer_id(std::span<const std::byte> frame) noexcept;
+std::uint32_t record_sequence(std::span<const std::byte> frame) noexcept;
 
 // What validate_records found in a run of RECORD frames.
 struct record_run {
   std::uint32_t count = 0;
   std::int64_t max_timestamp_ms = 0;
+  // Idempotence: the first record's producer id and sequence, and whether every
+  // record shares that producer id with sequences increasing by one. A batch from
+  // an idempotent producer (producer_id != 0) must be one such run.
+  std::uint64_t producer_id = 0;
+  std::uint32_t first_sequence = 0;
+  bool one_producer_run = true;
 };
 
 // Checks that `bytes` is exactly a run of well-formed RECORD frames (frame

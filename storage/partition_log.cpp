@@ -66,7 +66,43 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
   log->visible_seg_base_ = last.base();
   log->visible_pos_ = last.size();
   log->last_sync_ms_ = now_ms;
+  log->rebuild_producers();
   return log;
+}
+
+void partition_log::rebuild_producers() {
+  // Choose where to start: newest segments first, until the budget is spent,
+  // starting each at an index entry (a record boundary).
+  struct start_at {
+    const segment* seg;
+    index_entry at;
+  };
+  std::vector<start_at> plan;
+  std::uint64_t budget = opts_.producer_scan_bytes;
+  for (auto it = segments_.rbegin(); it != segments_.rend() && budget > 0; ++it) {
+    const segment& s = **it;
+    if (s.size() == 0) continue;
+    if (s.size() <= budget) {
+      plan.push_back({&s, index_entry{}});
+      budget -= s.size();
+    } else {
+      const auto from = static_cast<std::uint32_t>(std::min<std::uint64_t>(s.size() - budget, 0xFFFFFFFFu));
+      plan.push_back({&s, s.index().floor_position(from)});
+      budget = 0;
+    }
+  }
+  for (auto it = plan.rbegin(); it != plan.rend(); ++it) {
+    const segment& s = *it->seg;
+    const scan_result r = scan_log(s.log_fd(), it->at.pos, s.size(), s.base() + it->at.rel, 0,
+                                   [&](std::uint64_t, const codec::record_view& rec, std::int64_t) {
+                                     producers_.record(rec.producer_id, rec.sequence, 1, rec.offset);
+                                   });
+    producer_scan_read_ += r.bytes_read;
+    // Recovery has made the active segment's tail clean; a problem inside a sealed
+    // segment is verify()'s to report, as it is for reads. The state is memory of
+    // what was stored: what lies past the problem in that segment is not
+    // remembered, and the scan goes on with the next segment.
+  }
 }
 
 std::uint64_t partition_log::log_start() const noexcept { return segments_.front()->base(); }
@@ -129,6 +165,10 @@ result<std::uint64_t> partition_log::append(std::span<std::byte> frames, std::ui
   }
   assert(offset == first + count);
   seg.note_timestamp(max_ts);
+  // validate_records made every idempotent batch one producer's consecutive run.
+  if (const std::uint64_t producer = codec::record_producer_id(frames); producer != 0) {
+    producers_.record(producer, codec::record_sequence(frames), count, first);
+  }
 
   pending_append& p = pending_.emplace_back();
   p.log = this;
@@ -151,6 +191,20 @@ result<std::uint64_t> partition_log::append(std::span<std::byte> frames, std::ui
                  seg.times().bytes_of(static_cast<std::size_t>(a.time_entry)), &index_cb_);
   }
   return first;
+}
+
+result<void> partition_log::append_barrier(append_callback* cb) {
+  pending_append& p = pending_.emplace_back();
+  p.log = this;
+  p.cb = cb;
+  p.first = p.next = log_end();
+  p.count = 0;
+  p.seg_base = segments_.back()->base();
+  p.end_pos = segments_.back()->size();
+  p.fd = -1;  // writes nothing, so there is nothing of its own to sync
+  p.st = pending_append::state::written;
+  advance();
+  return {};
 }
 
 void partition_log::pending_append::io_done(int res) noexcept {
@@ -230,7 +284,7 @@ void partition_log::advance_once() noexcept {
     if (p.st != pending_append::state::written) break;
     written_next_ = p.next;
     // `none` never syncs, so it tracks nothing to sync.
-    if (opts_.level.level != durability::kind::none &&
+    if (opts_.level.level != durability::kind::none && p.fd >= 0 &&
         std::find(dirty_fds_.begin(), dirty_fds_.end(), p.fd) == dirty_fds_.end()) {
       dirty_fds_.push_back(p.fd);
     }

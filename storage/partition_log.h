@@ -26,6 +26,7 @@
 #include "storage/durability.h"
 #include "storage/errc.h"
 #include "storage/file_io.h"
+#include "storage/producer_state.h"
 #include "storage/segment.h"
 
 namespace mcp::storage {
@@ -37,6 +38,9 @@ struct log_options {
   durability level{};
   std::int64_t retention_bytes = -1;  // -1: unlimited
   std::int64_t retention_ms = -1;     // -1: unlimited
+  // How much of the log's tail open() scans to rebuild what it remembers of
+  // idempotent producers (docs/storage.md "Idempotent producers").
+  std::uint64_t producer_scan_bytes = 64u << 20;
 };
 
 class append_callback {
@@ -75,6 +79,18 @@ class partition_log {
   // create, once per segment).
   result<std::uint64_t> append(std::span<std::byte> frames, std::uint32_t count, std::int64_t now_ms,
                                append_callback* cb);
+
+  // Completes `cb` (count 0, first_offset = log_end()) once every append made
+  // before it has completed, e.g. to answer a resent idempotent batch only when
+  // its original is as durable as the level asks. Never fails by itself; after a
+  // log failure it reports the failure like the appends before it.
+  result<void> append_barrier(append_callback* cb);
+
+  // Idempotent producers: what append() has stored from each (append() records
+  // every batch whose records carry a producer id), rebuilt by open() from the
+  // last `producer_scan_bytes` of the log.
+  const producer_state& producers() const noexcept { return producers_; }
+  std::uint64_t producer_scan_bytes_read() const noexcept { return producer_scan_read_; }
 
   // interval durability: syncs when the interval has passed and data is unsynced.
   void tick(std::int64_t now_ms);
@@ -133,6 +149,7 @@ class partition_log {
 
   partition_log(std::filesystem::path dir, const log_options& opts, file_io& io);
   result<void> roll(std::int64_t now_ms);
+  void rebuild_producers();
   void advance() noexcept;
   void advance_once() noexcept;
   void start_sync() noexcept;
@@ -162,6 +179,8 @@ class partition_log {
   std::uint64_t syncs_issued_ = 0;
   bool failed_ = false;
   std::string failure_;
+  producer_state producers_;
+  std::uint64_t producer_scan_read_ = 0;
   bool advancing_ = false;
   bool advance_again_ = false;
 };

@@ -142,6 +142,32 @@ result<records_body, errc> decode_records(std::span<const std::byte> body) noexc
   return r;
 }
 
+void encode_delivery(std::span<std::byte, delivery_size> out, const delivery_body& d) noexcept {
+  std::byte* b = out.data();
+  store_le<std::uint64_t>(b + 0, d.first_offset);
+  store_le<std::uint32_t>(b + 8, d.partition);
+  store_le<std::uint32_t>(b + 12, d.record_count);
+  store_le<std::uint32_t>(b + 16, d.byte_count);
+  store_le<std::uint32_t>(b + 20, d.subscription);
+  store_le<std::uint16_t>(b + 24, d.delivery_count);
+  store_le<std::uint16_t>(b + 26, 0);
+  store_le<std::uint32_t>(b + 28, 0);
+}
+
+result<delivery_body, errc> decode_delivery(std::span<const std::byte> body) noexcept {
+  if (body.size() != delivery_size || !reserved_zero(body, 26, 6)) return malformed;
+  const std::byte* b = body.data();
+  delivery_body d;
+  d.first_offset = load_le<std::uint64_t>(b + 0);
+  d.partition = load_le<std::uint32_t>(b + 8);
+  d.record_count = load_le<std::uint32_t>(b + 12);
+  d.byte_count = load_le<std::uint32_t>(b + 16);
+  d.subscription = load_le<std::uint32_t>(b + 20);
+  d.delivery_count = load_le<std::uint16_t>(b + 24);
+  if (d.record_count == 0 || d.byte_count == 0 || d.delivery_count == 0) return malformed;
+  return d;
+}
+
 void encode_credit(std::span<std::byte, credit_size> out, const credit_body& c) noexcept {
   store_le<std::uint32_t>(out.data() + 0, c.subscription);
   store_le<std::uint32_t>(out.data() + 4, c.records);

@@ -111,6 +111,28 @@ struct records_body {
 void encode_records(std::span<std::byte, records_size> out, const records_body& r) noexcept;
 result<records_body, errc> decode_records(std::span<const std::byte> body) noexcept;
 
+// --- DELIVERY (docs/groups.md): leased records of a group subscription ------------------
+// | 0 | 8 | first_offset   |
+// | 8 | 4 | partition      |
+// |12 | 4 | record_count   | >= 1
+// |16 | 4 | byte_count     | RECORD frames that follow on the stream
+// |20 | 4 | subscription   | correlation id of the SUBSCRIBE
+// |24 | 2 | delivery_count | 1 for a first delivery
+// |26 | 2 | flags          | reserved, 0
+// |28 | 4 | reserved       | 0
+inline constexpr std::size_t delivery_size = 32;
+struct delivery_body {
+  std::uint64_t first_offset = 0;
+  std::uint32_t partition = 0;
+  std::uint32_t record_count = 0;
+  std::uint32_t byte_count = 0;
+  std::uint32_t subscription = 0;
+  std::uint16_t delivery_count = 0;
+  bool operator==(const delivery_body&) const = default;
+};
+void encode_delivery(std::span<std::byte, delivery_size> out, const delivery_body& d) noexcept;
+result<delivery_body, errc> decode_delivery(std::span<const std::byte> body) noexcept;
+
 // --- CREDIT -----------------------------------------------------------------------
 // | 0 | 4 | subscription | correlation id of the SUBSCRIBE
 // | 4 | 4 | records      | more records the member may hold unacked

@@ -59,10 +59,11 @@ enum class opcode : std::uint8_t {
   delete_topic = 0x11,  // control (FlatBuffers DeleteTopic)
   ok = 0x12,            // empty body: the request with this correlation succeeded
   record = 0x13,        // a stored record (docs/storage.md "Record"); also inside PUBLISH
+  delivery = 0x14,      // data: delivery_body; leased RECORD frames follow (docs/groups.md)
 };
 
 inline constexpr std::uint8_t min_opcode = 0x01;
-inline constexpr std::uint8_t max_opcode = 0x13;
+inline constexpr std::uint8_t max_opcode = 0x14;
 
 constexpr bool is_known_opcode(std::uint8_t op) noexcept {
   return op >= min_opcode && op <= max_opcode;

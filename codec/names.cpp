@@ -25,6 +25,7 @@ const char* opcode_name(opcode op) noexcept {
     case opcode::delete_topic: return "DELETE_TOPIC";
     case opcode::ok: return "OK";
     case opcode::record: return "RECORD";
+    case opcode::delivery: return "DELIVERY";
   }
   return "UNKNOWN";
 }

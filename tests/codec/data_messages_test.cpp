@@ -102,6 +102,25 @@ TEST_CASE("RECORDS round-trips; count and bytes must agree on emptiness") {
   CHECK_FALSE(decode_records(std::span(b).first(10)).has_value());
 }
 
+TEST_CASE("DELIVERY round-trips; empty runs, count 0 and reserved bytes are refused") {
+  const delivery_body d{1234567890123ull, 3, 64, 9984, 77, 2};
+  std::array<std::byte, delivery_size> b{};
+  encode_delivery(b, d);
+  CHECK(decode_delivery(b).value() == d);
+  // Byte positions of docs/groups.md.
+  CHECK(b[8] == std::byte{3});
+  CHECK(b[20] == std::byte{77});
+  CHECK(b[24] == std::byte{2});
+  for (const auto bad : {delivery_body{1, 3, 0, 10, 7, 1}, delivery_body{1, 3, 1, 0, 7, 1}, delivery_body{1, 3, 1, 10, 7, 0}}) {
+    encode_delivery(b, bad);
+    CHECK_FALSE(decode_delivery(b).has_value());
+  }
+  encode_delivery(b, d);
+  b[30] = std::byte{1};
+  CHECK_FALSE(decode_delivery(b).has_value());
+  CHECK_FALSE(decode_delivery(std::span(b).first(31)).has_value());
+}
+
 TEST_CASE("CREDIT, NACK and PING round-trip and refuse wrong sizes") {
   std::array<std::byte, credit_size> c{};
   encode_credit(c, {5, 100});

@@ -264,6 +264,7 @@ void shard::close_connection(connection& c, const char* why) {
   c.draining = true;
   c.closing_since_ms = now_ms();
   log(log_level::debug, "closing connection {}: {}", c.id, why);
+  end_subscriptions(c);  // its leases go to the group's other members now
   // An armed multishot recv keeps the socket open after close(): cancel it first.
   if (c.recv_armed) {
     io_uring_sqe* sqe = ring_.get_sqe();

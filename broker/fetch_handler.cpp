@@ -92,6 +92,14 @@ void shard::fetch_local(const forwarded_fetch& req) {
 }
 
 void shard::wake_waiters(const std::string& topic, partition_state& ps, std::uint32_t partition) {
+  // Group members that found nothing pull again.
+  if (!ps.groups.empty()) {
+    if (topic_state* t = find_topic(topic)) {
+      for (auto& [g, og] : t->groups) {
+        if (!og.waiting.empty()) wake_group_waiters(*t, g);
+      }
+    }
+  }
   if (ps.waiters.empty()) return;
   auto ws = std::move(ps.waiters);
   ps.waiters.clear();

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "codec/data_messages.h"
+#include "broker/group_lease_table.h"
+#include "codec/control.h"
 #include "codec/errc.h"
 #include "storage/partition_log.h"
 #include "storage/topic_config.h"
@@ -23,11 +25,21 @@ struct conn_ref {
   std::uint64_t id = 0;
 };
 
-// controller -> shard: a topic exists; the logs of the partitions this shard owns.
+// A group's committed position on one partition (groups/<group>/offsets).
+struct group_position {
+  std::string group;
+  std::string topic;
+  std::uint32_t partition = 0;
+  std::uint64_t offset = 0;
+};
+
+// controller -> shard: a topic exists; the logs of the partitions this shard owns,
+// and the committed positions of groups on them.
 struct topic_added {
   std::string name;
   storage::topic_config config;
   std::vector<std::pair<std::uint32_t, std::unique_ptr<storage::partition_log>>> logs;
+  std::vector<group_position> positions;
 };
 
 // controller -> shard: a topic is gone; the shard closes its logs of it.
@@ -49,7 +61,7 @@ struct topic_closed {
   std::string name;
 };
 
-using controller_message = std::variant<admin_request, topic_closed>;
+using controller_message = std::variant<admin_request, topic_closed, group_position>;
 
 // controller -> shard: the answer to send on that connection (code none: OK).
 struct admin_reply {
@@ -105,7 +117,84 @@ struct fetch_result {
 
 struct stop_serving {};
 
+// --- consumer groups (docs/groups.md): a member lives on its connection's shard;
+// each partition's lease table lives on the partition's owner.
+
+// How a subscription asked the group to be set up (used by the SUBSCRIBE that
+// creates a lease table; ignored afterwards).
+struct group_setup {
+  fb::StartPosition start = fb::StartPosition::Committed;
+  std::int64_t start_timestamp_ms = 0;
+  group_lease_table::settings settings;
+};
+
+// member's shard -> owner: lease up to `max` records of the partitions you own.
+struct group_pull {
+  member_id member;
+  std::string topic;
+  std::string group;
+  group_setup setup;
+  std::uint32_t max = 0;
+};
+
+// owner -> member's shard: what was leased (maybe nothing: the owner then sends
+// group_ready when it has records again).
+struct group_leases {
+  struct slice {
+    std::uint32_t partition = 0;
+    std::uint64_t first = 0;
+    std::uint32_t count = 0;
+    std::uint16_t deliveries = 0;
+    int fd = -1;
+    std::uint64_t position = 0;
+    std::uint64_t bytes = 0;
+  };
+  member_id member;
+  unsigned owner = 0;
+  std::uint32_t asked = 0;
+  std::vector<slice> slices;
+};
+
+// member's shard -> owner: the member acked these ranges of a partition.
+struct group_commit {
+  member_id member;
+  std::string topic;
+  std::string group;
+  std::uint32_t partition = 0;
+  std::vector<codec::offset_range> ranges;
+};
+
+// member's shard -> owner: the member NACKed a record.
+struct group_nack {
+  member_id member;
+  std::string topic;
+  std::string group;
+  std::uint32_t partition = 0;
+  std::uint64_t offset = 0;
+  std::uint32_t delay_ms = 0;
+};
+
+// member's shard -> every owner: the member is gone; release its leases.
+struct group_leave {
+  member_id member;
+  std::string topic;
+  std::string group;
+};
+
+// owner -> member's shard: `count` of the member's leases ended (acked, nacked, expired).
+struct group_released {
+  member_id member;
+  std::uint32_t count = 0;
+};
+
+// owner -> member's shard: records are available again for the member's group.
+struct group_ready {
+  member_id member;
+  unsigned owner = 0;
+};
+
 using shard_message = std::variant<topic_added, topic_removed, admin_reply, forwarded_publish, forwarded_ack,
-                                   forwarded_fetch, fetch_result, stop_serving>;
+                                   forwarded_fetch, fetch_result, stop_serving, group_pull, group_leases, group_commit,
+                                   group_nack, group_leave, group_released, group_ready>;
 
 }  // namespace mcp::broker

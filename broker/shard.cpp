@@ -204,6 +204,7 @@ void shard::on_tick() {
       }
     }
   }
+  groups_tick(now);
   std::vector<connection*> idle;
   for (auto& [id, c] : conns_) {
     if (!c->closing && now - c->last_activity_ms > static_cast<std::int64_t>(cfg_.idle_timeout_ms)) idle.push_back(c.get());
@@ -308,6 +309,11 @@ void shard::handle(shard_message&& m) {
           topic_state& t = topics_[msg.name];
           t.config = msg.config;
           for (auto& [p, log] : msg.logs) t.partitions[p].log = std::move(log);
+          for (const auto& gp : msg.positions) {
+            if (const auto it = t.partitions.find(gp.partition); it != t.partitions.end()) {
+              it->second.persisted[gp.group] = gp.offset;
+            }
+          }
         } else if constexpr (std::is_same_v<T, topic_removed>) {
           std::vector<forwarded_fetch> parked;
           if (const auto it = topics_.find(msg.name); it != topics_.end()) {
@@ -336,6 +342,20 @@ void shard::handle(shard_message&& m) {
           fetch_local(msg);
         } else if constexpr (std::is_same_v<T, fetch_result>) {
           deliver_fetch(std::move(msg));
+        } else if constexpr (std::is_same_v<T, group_pull>) {
+          owner_pull(std::move(msg));
+        } else if constexpr (std::is_same_v<T, group_leases>) {
+          on_leases(std::move(msg));
+        } else if constexpr (std::is_same_v<T, group_commit>) {
+          owner_commit(msg);
+        } else if constexpr (std::is_same_v<T, group_nack>) {
+          owner_nack(msg);
+        } else if constexpr (std::is_same_v<T, group_leave>) {
+          owner_leave(msg);
+        } else if constexpr (std::is_same_v<T, group_released>) {
+          on_released(msg);
+        } else if constexpr (std::is_same_v<T, group_ready>) {
+          on_ready(msg);
         } else if constexpr (std::is_same_v<T, stop_serving>) {
           stopping_ = true;
           io_uring_sqe* sqe = ring_.get_sqe();

@@ -64,10 +64,34 @@ class shard {
       std::int64_t deadline_ms;
     };
     std::vector<waiter> waiters;
+    // Consumer groups on this partition (owner side), and the positions last persisted.
+    std::map<std::string, group_lease_table, std::less<>> groups;
+    std::map<std::string, std::uint64_t, std::less<>> persisted;
+  };
+  // A group on a topic, owner side: the members that found nothing and wait for records.
+  struct owner_group {
+    std::vector<member_id> waiting;
+    std::uint32_t next_partition = 0;  // where the next pull starts, so partitions take turns
   };
   struct topic_state {
     storage::topic_config config;
     std::map<std::uint32_t, partition_state> partitions;  // the ones this shard owns
+    std::map<std::string, owner_group, std::less<>> groups;
+  };
+  // A group subscription of a connection on this shard (member side).
+  struct subscription {
+    std::uint64_t conn = 0;
+    std::uint32_t id = 0;  // the SUBSCRIBE's correlation
+    std::string topic;
+    std::string group;
+    group_setup setup;
+    std::uint64_t credit = 0;       // records it may hold unacked
+    std::uint64_t outstanding = 0;  // leased to it and not ended
+    bool pulling = false;           // a group_pull is out (its `asked` is reserved)
+    std::uint32_t asked = 0;
+    std::vector<unsigned> owners;   // shards owning partitions of the topic
+    std::vector<bool> empty;        // per owners[i]: had nothing at the last pull
+    std::size_t next_owner = 0;
   };
   struct listener final : io::io_completion {
     shard* s = nullptr;
@@ -114,6 +138,30 @@ class shard {
   void append_local(conn_ref from, std::uint32_t correlation, const std::string& topic, std::uint32_t partition,
                     std::uint32_t count, std::vector<std::byte>&& records);
   void fetch_local(const forwarded_fetch& req);
+  // Consumer groups: member side (group_member.cpp) and owner side (group_owner.cpp).
+  void handle_subscribe(connection& c, const codec::frame_view& f);
+  void handle_credit(connection& c, const codec::frame_view& f);
+  void handle_commit(connection& c, const codec::frame_view& f);
+  void handle_nack(connection& c, const codec::frame_view& f);
+  void maybe_pull(subscription& s);
+  void on_leases(group_leases&& l);
+  void on_released(const group_released& r);
+  void on_ready(const group_ready& r);
+  void end_subscriptions(connection& c);
+  void to_owner(unsigned owner, shard_message&& m);
+  void to_member(const member_id& m, shard_message&& msg);
+  void owner_pull(group_pull&& p);
+  void owner_commit(const group_commit& c);
+  void owner_nack(const group_nack& n);
+  void owner_leave(const group_leave& l);
+  group_lease_table* lease_table(topic_state& t, std::uint32_t partition, std::string_view group, const group_setup* setup);
+  void end_leases(const std::string& topic, std::uint32_t partition, group_lease_table& table,
+                  std::string_view group, std::vector<group_lease_table::released>&& ended, const char* reason);
+  void dead_letter(const std::string& topic, std::uint32_t partition, group_lease_table& table,
+                   std::string_view group, const group_lease_table::released& r, const char* reason);
+  void wake_group_waiters(topic_state& t, std::string_view group);
+  void groups_tick(std::int64_t now);
+  void retry_dead_letters(std::int64_t now);
   void wake_waiters(const std::string& topic, partition_state& p, std::uint32_t partition);
   void deliver_fetch(fetch_result&& r);
   void deliver_ack(const forwarded_ack& a);
@@ -146,6 +194,18 @@ class shard {
   std::vector<std::deque<shard_message>> outbox_;                  // per destination, when its queue is full
   std::unordered_map<std::uint64_t, std::unique_ptr<connection>> conns_;
   std::map<std::string, topic_state, std::less<>> topics_;
+  std::map<std::pair<std::uint64_t, std::uint32_t>, subscription> subs_;  // (conn, subscription id)
+  std::int64_t last_position_flush_ms_ = 0;
+  // Dead letters waiting for their dead-letter topic to exist (its creation is in flight).
+  struct pending_dead_letter {
+    std::string topic;
+    std::uint32_t partition = 0;
+    std::string group;
+    group_lease_table::released record;
+    const char* reason = "";
+  };
+  std::vector<pending_dead_letter> pending_dead_;
+  std::int64_t last_dlq_create_ms_ = 0;
   std::uint64_t next_conn_id_ = 1;
   bool stopping_ = false;
   std::int64_t stop_deadline_ms_ = 0;

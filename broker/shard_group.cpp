@@ -44,6 +44,9 @@ shard_group::shard_group(const broker_config& cfg, const io::ring_features& feat
     shards_.push_back(std::make_unique<shard>(i, cfg, features, *this));
     to_controller_.push_back(std::make_unique<spsc_queue<controller_message>>(1024));
   }
+  auto offsets = storage::group_offsets_store::open(cfg.data_dir);
+  if (!offsets) throw std::runtime_error(offsets.error().message);
+  offsets_.emplace(std::move(*offsets));
   // Existing topics: open every partition log before serving (blocking is fine here).
   std::error_code ec;
   fs::create_directories(fs::path(cfg.data_dir) / "topics", ec);
@@ -85,6 +88,9 @@ void shard_group::announce(const std::string& name, const storage::topic_config&
   for (std::uint32_t p = 0; p < c.partitions; ++p) {
     const unsigned owner = owner_shard(name, p, size());
     per_shard[owner].logs.emplace_back(p, open_log(name, p, c, owner));
+    for (const auto& g : offsets_->groups()) {
+      if (const auto o = offsets_->committed(g, name, p)) per_shard[owner].positions.push_back({g, name, p, *o});
+    }
   }
   for (unsigned i = 0; i < shards_.size(); ++i) post_blocking(i, std::move(per_shard[i]));
 }
@@ -152,7 +158,35 @@ void shard_group::wait_closed(const std::string& name) {
           ++closed;
         } else if (auto* r = std::get_if<admin_request>(&*m)) {
           deferred_.push_back(std::move(*r));
+        } else if (auto* gp = std::get_if<group_position>(&*m)) {
+          store_position(*gp);
         }
+      }
+    }
+  }
+}
+
+void shard_group::store_position(const group_position& p) {
+  // A topic deleted meanwhile has no positions to keep.
+  if (!topics_.contains(p.topic)) return;
+  if (auto r = offsets_->set(p.group, p.topic, p.partition, p.offset); !r) {
+    log(log_level::error, "group {}: {}", p.group, r.error().message);
+    return;
+  }
+  if (auto r = offsets_->flush(p.group); !r) log(log_level::error, "group {}: {}", p.group, r.error().message);
+}
+
+// The shards have stopped (joined): their lease tables can be read from here.
+void shard_group::store_final_positions() {
+  for (auto& q : to_controller_) {
+    while (auto m = q->try_pop()) {
+      if (auto* gp = std::get_if<group_position>(&*m)) store_position(*gp);
+    }
+  }
+  for (auto& s : shards_) {
+    for (const auto& [name, t] : s->topics_) {
+      for (const auto& [part, ps] : t.partitions) {
+        for (const auto& [group, table] : ps.groups) store_position({group, name, part, table.committed()});
       }
     }
   }
@@ -182,7 +216,11 @@ int shard_group::run() {
       [[maybe_unused]] const auto n = ::read(controller_event_, &v, sizeof v);
       for (auto& q : to_controller_) {
         while (auto m = q->try_pop()) {
-          if (auto* r = std::get_if<admin_request>(&*m)) deferred_.push_back(std::move(*r));
+          if (auto* r = std::get_if<admin_request>(&*m)) {
+            deferred_.push_back(std::move(*r));
+          } else if (auto* gp = std::get_if<group_position>(&*m)) {
+            store_position(*gp);
+          }
         }
       }
       while (!deferred_.empty()) {
@@ -194,6 +232,7 @@ int shard_group::run() {
   }
   for (unsigned i = 0; i < size(); ++i) post_blocking(i, stop_serving{});
   for (auto& s : shards_) s->join();
+  store_final_positions();
   ::close(sfd);
   log(log_level::info, "stopped cleanly");
   return 0;

@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 
 #include <deque>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "broker/messages.h"
 #include "broker/shard.h"
 #include "broker/spsc_queue.h"
+#include "storage/group_offsets.h"
 
 namespace mcp::broker {
 
@@ -43,6 +45,8 @@ class shard_group {
   void announce(const std::string& name, const storage::topic_config& c);
   void post_blocking(unsigned shard, shard_message&& m);
   void wait_closed(const std::string& name);
+  void store_position(const group_position& p);
+  void store_final_positions();
   std::unique_ptr<storage::partition_log> open_log(const std::string& topic, std::uint32_t p,
                                                    const storage::topic_config& c, unsigned owner);
 
@@ -53,6 +57,7 @@ class shard_group {
   int controller_event_ = -1;
   std::map<std::string, storage::topic_config> topics_;
   storage::durability default_durability_;
+  std::optional<storage::group_offsets_store> offsets_;  // committed positions of consumer groups
 };
 
 }  // namespace mcp::broker

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <system_error>
 
+#include <unistd.h>
+
 #include "codec/byte_order.h"
 #include "codec/frame_format.h"
 #include "codec/record.h"
@@ -389,6 +391,49 @@ result<log_slice> partition_log::locate(std::uint64_t offset, std::uint64_t max_
   }
   out.bytes = end - *pos;
   out.last_offset = next - 1;
+  return out;
+}
+
+result<log_slice> partition_log::locate_records(std::uint64_t offset, std::uint32_t max_records) const {
+  if (offset < log_start() || offset > visible_next_) {
+    return fail(errc::out_of_range, fmt::format("offset {} is outside [{}, {}]", offset, log_start(), visible_next_));
+  }
+  log_slice out;
+  out.first_offset = offset;
+  if (offset == visible_next_ || max_records == 0) return out;
+  const segment* s = segment_for(offset);
+  while (s != nullptr && offset >= visible_next(*s)) {
+    s = segment_for(s->next_offset());
+    if (s != nullptr && s->base() > offset) return out;
+  }
+  if (s == nullptr) return out;
+  const std::uint64_t vsize = visible_size(*s);
+  const std::uint64_t vnext = visible_next(*s);
+  auto pos = s->position_of(offset, vsize);
+  if (!pos) return unexpected{pos.error()};
+  const std::uint64_t end_offset = std::min<std::uint64_t>(offset + max_records, vnext);
+  std::uint64_t end = vsize;
+  if (end_offset < vnext) {
+    auto e = s->position_of(end_offset, vsize);
+    if (!e) return unexpected{e.error()};
+    end = *e;
+  }
+  out.fd = s->log_fd();
+  out.position = *pos;
+  out.bytes = end - *pos;
+  out.last_offset = end_offset - 1;
+  return out;
+}
+
+result<std::vector<std::byte>> partition_log::read_record(std::uint64_t offset) const {
+  auto slice = locate_records(offset, 1);
+  if (!slice) return unexpected{slice.error()};
+  if (slice->bytes == 0) return fail(errc::out_of_range, fmt::format("offset {} is not readable yet", offset));
+  std::vector<std::byte> out(slice->bytes);
+  const ssize_t n = ::pread(slice->fd, out.data(), out.size(), static_cast<off_t>(slice->position));
+  if (n != static_cast<ssize_t>(out.size())) {
+    return fail(errc::io_error, fmt::format("read of record {}: {}", offset, n < 0 ? std::strerror(errno) : "short read"));
+  }
   return out;
 }
 

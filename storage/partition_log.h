@@ -99,6 +99,12 @@ class partition_log {
   // record alone is larger (it is then returned alone, so a reader always moves on).
   // An offset equal to the high watermark gives an empty slice (wait for more).
   result<log_slice> locate(std::uint64_t offset, std::uint64_t max_bytes) const;
+  // Up to `max_records` whole records from `offset`, within one segment (a run that
+  // crosses into the next segment is cut at its end). Empty at the high watermark.
+  result<log_slice> locate_records(std::uint64_t offset, std::uint32_t max_records) const;
+  // A copy of the RECORD frame at `offset` (below the high watermark). Blocking
+  // pread: for rare paths (dead letters), not for delivery.
+  result<std::vector<std::byte>> read_record(std::uint64_t offset) const;
   // The first offset whose record has timestamp >= ts, or the high watermark.
   result<std::uint64_t> offset_for_timestamp(std::int64_t ts) const;
 

@@ -1,0 +1,100 @@
+#pragma once
+// The state of one consumer group on one partition (docs/groups.md "A record's
+// life in a group"): which records are leased to which member until when, which
+// wait to be delivered again, and the committed position — the lowest offset not
+// yet done. Pure bookkeeping: no I/O, no clock of its own (callers pass `now`).
+//
+// Memory: a lease or a waiting redelivery is one map node; there are at most as
+// many as the credit of the group's members plus the records they released, so
+// the table stays bounded by the credit the broker lets members hold.
+//
+// Thread: owned by the partition's owner shard.
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace mcp::broker {
+
+// A member of a group, across shards: (shard, connection id, subscription id).
+struct member_id {
+  unsigned shard = 0;
+  std::uint64_t conn = 0;
+  std::uint32_t sub = 0;
+  auto operator<=>(const member_id&) const = default;
+};
+
+class group_lease_table {
+ public:
+  struct settings {
+    std::uint32_t ack_wait_ms = 30'000;
+    std::uint32_t max_deliver = 5;
+  };
+  // A run of consecutive offsets leased together with one delivery count.
+  struct run {
+    std::uint64_t first = 0;
+    std::uint32_t count = 0;
+    std::uint16_t deliveries = 0;
+  };
+  // A lease that ended without an ack.
+  struct released {
+    std::uint64_t offset = 0;
+    member_id member;
+    std::uint16_t deliveries = 0;
+    bool dead = false;  // delivered max_deliver times: goes to the dead-letter topic
+  };
+
+  group_lease_table(std::uint64_t start, settings s) : cursor_(start), settings_(s) {}
+
+  // Leases up to `max` available records below `end` (the high watermark) to `m`:
+  // due redeliveries first, then new records from the cursor.
+  std::vector<run> take(const member_id& m, std::int64_t now, std::uint32_t max, std::uint64_t end);
+  // Undoes the tail of a run `take` handed out that could not be sent: offsets
+  // [from, run_end) return to where they came from.
+  void give_back(std::uint64_t from, std::uint64_t run_end, std::uint16_t deliveries);
+
+  // Completes the records in [first, last] leased to `m`; returns how many.
+  std::uint32_t ack(const member_id& m, std::uint64_t first, std::uint64_t last);
+  // Ends `m`'s lease of `offset` now; the record is available again at `ready_at`
+  // (or dead if delivered max_deliver times). False if `m` does not hold it.
+  bool nack(const member_id& m, std::uint64_t offset, std::int64_t ready_at, released& out);
+  // Ends every lease whose deadline passed.
+  std::vector<released> expire(std::int64_t now);
+  // Ends every lease of `m` (it left).
+  std::vector<released> release_member(const member_id& m);
+  // Marks a dead record done once it went to the dead-letter topic.
+  void dead_lettered(std::uint64_t offset);
+
+  // True if some released record is due by `now`.
+  bool has_due(std::int64_t now) const noexcept;
+  std::int64_t next_due() const noexcept;  // earliest ready time of a waiting redelivery, or INT64_MAX
+  std::uint64_t committed() const noexcept;
+  std::uint64_t cursor() const noexcept { return cursor_; }
+  std::size_t leased() const noexcept { return leases_.size(); }
+  std::size_t waiting() const noexcept { return redeliver_.size(); }
+  std::uint64_t redeliveries() const noexcept { return redeliveries_; }
+  std::uint64_t dead_letters() const noexcept { return dead_; }
+  const settings& config() const noexcept { return settings_; }
+
+ private:
+  struct lease {
+    member_id member;
+    std::int64_t deadline = 0;
+    std::uint16_t deliveries = 0;
+  };
+  struct waiting_record {
+    std::int64_t ready_at = 0;
+    std::uint16_t deliveries = 0;  // deliveries so far
+  };
+  released end_lease(std::map<std::uint64_t, lease>::iterator it, std::int64_t ready_at);
+
+  std::uint64_t cursor_;
+  settings settings_;
+  std::map<std::uint64_t, lease> leases_;
+  std::map<std::uint64_t, waiting_record> redeliver_;
+  std::map<std::uint64_t, bool> held_;  // dead, not yet in the dead-letter topic: the position waits
+  std::uint64_t redeliveries_ = 0;
+  std::uint64_t dead_ = 0;
+};
+
+}  // namespace mcp::broker

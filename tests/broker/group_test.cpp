@@ -1,0 +1,311 @@
+// Consumer groups on the real broker (docs/groups.md), spoken frame by frame so
+// that these tests check the broker, not a client library.
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "codec/control.h"
+#include "codec/frame_encoder.h"
+#include "codec/record.h"
+#include "tests/support/broker_fixture.h"
+#include "tests/support/bytes.h"
+
+using namespace mcp;
+using mcp::test::as_bytes;
+using mcp::test::as_string;
+using mcp::test::broker_process;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct delivered {
+  std::uint32_t partition;
+  std::uint64_t offset;
+  std::uint16_t deliveries;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A group member over one raw connection.
+class member {
+ public:
+  member(const broker_process& b, const std::string& topic, const std::string& group, std::uint32_t credit,
+         std::uint32_t ack_wait_ms = 0, std::uint32_t max_deliver = 0, std::uint16_t port = 0)
+      : conn_(b.connect(port)) {
+    fb::SubscribeT s;
+    s.topic = topic;
+    s.group = group;
+    s.credit = credit;
+    s.start = fb::StartPosition::Earliest;
+    s.ack_wait_ms = ack_wait_ms;
+    s.max_deliver = max_deliver;
+    std::vector<std::byte> out;
+    codec::append_control(out, codec::opcode::subscribe, sub_, s);
+    REQUIRE(conn_.send_bytes(out));
+    auto f = conn_.read_frame();
+    REQUIRE(f.has_value());
+    REQUIRE(f->header.op == codec::opcode::ok);
+    REQUIRE(f->header.correlation == sub_);
+  }
+
+  // Deliveries that arrive within `timeout_ms` (stops early once `want` arrived).
+  std::vector<delivered> receive(std::size_t want, int timeout_ms) {
+    std::vector<delivered> out;
+    const auto until = steady::now() + std::chrono::milliseconds(timeout_ms);
+    while (out.size() < want) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now()).count();
+      if (left <= 0) break;
+      auto f = conn_.read_frame(static_cast<int>(left));
+      if (!f) break;
+      REQUIRE(f->header.op == codec::opcode::delivery);
+      const auto d = codec::decode_delivery(f->body);
+      REQUIRE(d.has_value());
+      CHECK(d->subscription == sub_);
+      for (std::uint32_t i = 0; i < d->record_count; ++i) {
+        auto rf = conn_.read_frame();
+        REQUIRE(rf.has_value());
+        REQUIRE(rf->header.op == codec::opcode::record);
+        const auto r = codec::decode_record(rf->body);
+        REQUIRE(r.has_value());
+        CHECK(r->offset == d->first_offset + i);
+        delivered x{d->partition, r->offset, d->delivery_count, std::string(as_string(r->value)), {}};
+        auto it = r->headers();
+        for (codec::record_header h; it.next(h);) x.headers.emplace_back(std::string(h.name), std::string(as_string(h.value)));
+        out.push_back(std::move(x));
+      }
+    }
+    return out;
+  }
+
+  void ack(std::uint32_t partition, std::uint64_t first, std::uint64_t last) {
+    std::vector<std::byte> body;
+    const codec::offset_range r{first, last};
+    codec::append_commit(body, sub_, partition, std::span(&r, 1));
+    send(codec::opcode::commit, body);
+  }
+  void ack_all(const std::vector<delivered>& ds) {
+    for (const auto& d : ds) ack(d.partition, d.offset, d.offset);
+  }
+  void nack(std::uint32_t partition, std::uint64_t offset, std::uint32_t delay_ms) {
+    std::array<std::byte, codec::nack_size> body{};
+    codec::encode_nack(body, {sub_, partition, offset, delay_ms});
+    send(codec::opcode::nack, body);
+  }
+  void credit(std::uint32_t n) {
+    std::array<std::byte, codec::credit_size> body{};
+    codec::encode_credit(body, {sub_, n});
+    send(codec::opcode::credit, body);
+  }
+
+ private:
+  void send(codec::opcode op, std::span<const std::byte> body) {
+    std::vector<std::byte> out;
+    codec::append_frame(out, op, 900, body);
+    REQUIRE(conn_.send_bytes(out));
+  }
+
+  client::connection conn_;
+  std::uint32_t sub_ = 77;
+};
+
+void publish_n(client::connection& c, const std::string& topic, std::uint32_t partitions, int n,
+               const std::string& prefix = "m") {
+  std::vector<std::string> values;
+  for (int i = 0; i < n; ++i) values.push_back(prefix + std::to_string(i));
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    std::vector<codec::record_input> recs;
+    for (int i = static_cast<int>(p); i < n; i += static_cast<int>(partitions)) {
+      codec::record_input in;
+      in.value = as_bytes(values[static_cast<std::size_t>(i)]);
+      recs.push_back(in);
+    }
+    for (std::size_t at = 0; at < recs.size(); at += 500) {
+      const auto end = std::min(recs.size(), at + 500);
+      REQUIRE(c.publish(topic, p, std::span(recs).subspan(at, end - at)));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("one member receives every record once, within its credit, and acks them") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g1", 1));
+  publish_n(admin, "g1", 1, 1000);
+  member m(b, "g1", "workers", 100);
+  std::set<std::string> seen;
+  for (int round = 0; round < 20 && seen.size() < 1000; ++round) {
+    // Without acks the member holds at most its credit.
+    const auto ds = m.receive(1000, 300);
+    CHECK(ds.size() <= 100);
+    for (const auto& d : ds) {
+      CHECK(d.deliveries == 1);
+      CHECK(seen.insert(d.value).second);
+    }
+    m.ack_all(ds);
+  }
+  CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("members share a topic whose partitions live on both shards; each record goes to one of them") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g2", 4));
+  publish_n(admin, "g2", 4, 2000);
+  member a(b, "g2", "pool", 50, 0, 0, b.shard_port(0));
+  member c(b, "g2", "pool", 50, 0, 0, b.shard_port(1));
+  std::multiset<std::string> seen;
+  std::size_t by_a = 0, by_c = 0;
+  for (int round = 0; round < 200 && seen.size() < 2000; ++round) {
+    for (auto* m : {&a, &c}) {
+      const auto ds = m->receive(50, 20);
+      (m == &a ? by_a : by_c) += ds.size();
+      for (const auto& d : ds) seen.insert(d.value);
+      m->ack_all(ds);
+    }
+  }
+  CHECK(seen.size() == 2000);
+  CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 2000);
+  CHECK(by_a > 0);
+  CHECK(by_c > 0);
+}
+
+TEST_CASE("a member with credit 1 never holds two records; CREDIT raises the window") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g3", 2));
+  publish_n(admin, "g3", 2, 20);
+  member m(b, "g3", "one", 1);
+  auto first = m.receive(5, 300);
+  REQUIRE(first.size() == 1);
+  m.ack_all(first);
+  auto second = m.receive(5, 300);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].value != first[0].value);
+  m.credit(4);
+  const auto more = m.receive(10, 300);
+  CHECK(more.size() == 4);
+}
+
+TEST_CASE("a member that leaves hands its leases to the others at once") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g4", 2));
+  publish_n(admin, "g4", 2, 10);
+  std::optional<member> quitter;
+  quitter.emplace(b, "g4", "pool", 10);
+  const auto held = quitter->receive(10, 500);
+  REQUIRE(held.size() == 10);
+  member stayer(b, "g4", "pool", 10);
+  CHECK(stayer.receive(1, 200).empty());  // everything is leased to the quitter
+  const auto t0 = steady::now();
+  quitter.reset();  // closes its socket; ack_wait (30 s) is not waited for
+  const auto got = stayer.receive(10, 3000);
+  CHECK(got.size() == 10);
+  CHECK(steady::now() - t0 < std::chrono::seconds(2));
+  for (const auto& d : got) CHECK(d.deliveries == 2);
+}
+
+TEST_CASE("NACK with a delay redelivers after the delay, not before; an unacked lease expires after ack_wait") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g5", 1));
+  publish_n(admin, "g5", 1, 2);
+  member m(b, "g5", "w", 1, /*ack_wait_ms=*/400);
+  auto d = m.receive(1, 500);
+  REQUIRE(d.size() == 1);
+  const auto t0 = steady::now();
+  m.nack(0, d[0].offset, 500);
+  // The other record comes first (the NACKed one is not due yet).
+  auto other = m.receive(1, 300);
+  REQUIRE(other.size() == 1);
+  CHECK(other[0].offset != d[0].offset);
+  m.ack_all(other);
+  auto again = m.receive(1, 2000);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].offset == d[0].offset);
+  CHECK(again[0].deliveries == 2);
+  CHECK(steady::now() - t0 >= std::chrono::milliseconds(480));
+  // Not acked: after ack_wait it is delivered a third time.
+  auto third = m.receive(1, 2000);
+  REQUIRE(third.size() == 1);
+  CHECK(third[0].offset == d[0].offset);
+  CHECK(third[0].deliveries == 3);
+}
+
+TEST_CASE("a poison record goes to the dead-letter topic after max_deliver; the rest flow") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g6", 1));
+  publish_n(admin, "g6", 1, 50);
+  member m(b, "g6", "w", 10, 0, /*max_deliver=*/3);
+  std::set<std::string> acked;
+  int poison_deliveries = 0;
+  for (int round = 0; round < 100 && acked.size() < 49; ++round) {
+    for (const auto& d : m.receive(10, 100)) {
+      if (d.value == "m7") {
+        ++poison_deliveries;
+        m.nack(d.partition, d.offset, 0);
+      } else {
+        acked.insert(d.value);
+        m.ack(d.partition, d.offset, d.offset);
+      }
+    }
+  }
+  CHECK(acked.size() == 49);
+  CHECK(poison_deliveries == 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto f = admin.fetch("g6.w.dlq", 0, 0);
+  REQUIRE(f.has_value());
+  REQUIRE(f->records.size() == 1);
+  CHECK(std::string(as_string(f->records[0].value)) == "m7");
+  std::map<std::string, std::string> h;
+  auto it = f->records[0].headers();
+  for (codec::record_header x; it.next(x);) h[std::string(x.name)] = std::string(as_string(x.value));
+  CHECK(h["mcp.dlq.topic"] == "g6");
+  CHECK(h["mcp.dlq.offset"] == "7");
+  CHECK(h["mcp.dlq.deliveries"] == "3");
+  CHECK(h["mcp.dlq.reason"] == "nacked");
+}
+
+TEST_CASE("two groups on one topic each get every record") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g7", 2));
+  publish_n(admin, "g7", 2, 300);
+  member x(b, "g7", "x", 1000);
+  member y(b, "g7", "y", 1000);
+  CHECK(x.receive(300, 3000).size() == 300);
+  CHECK(y.receive(300, 3000).size() == 300);
+}
+
+TEST_CASE("after a restart the group resumes at its committed position") {
+  broker_process b;
+  {
+    auto admin = b.connect();
+    REQUIRE(admin.create_topic("g8", 1));
+    publish_n(admin, "g8", 1, 100);
+    member m(b, "g8", "keep", 60);
+    const auto ds = m.receive(60, 2000);
+    REQUIRE(ds.size() == 60);
+    m.ack(0, 0, 39);  // 40..59 stay leased and unacked
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  REQUIRE(b.stop() == 0);
+  b.start();
+  member m(b, "g8", "keep", 1000);
+  const auto ds = m.receive(100, 2000);
+  REQUIRE(ds.size() == 60);
+  CHECK(ds.front().offset == 40);
+  std::set<std::uint64_t> offsets;
+  for (const auto& d : ds) offsets.insert(d.offset);
+  CHECK(*offsets.begin() == 40);
+  CHECK(*offsets.rbegin() == 99);
+}

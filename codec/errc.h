@@ -44,6 +44,8 @@ enum class error_code : std::uint16_t {
   shutting_down = 17,
   out_of_range = 18,       // an offset outside [log start, log end]
   internal = 19,
+  duplicate_sequence = 20,     // an idempotent producer's batch already stored; its offsets are no longer known
+  out_of_order_sequence = 21,  // an idempotent producer's batch leaves a gap in its partition's sequence
 };
 
 const char* error_code_name(error_code c) noexcept;

@@ -66,6 +66,8 @@ const char* error_code_name(error_code c) noexcept {
     case error_code::shutting_down: return "SHUTTING_DOWN";
     case error_code::out_of_range: return "OUT_OF_RANGE";
     case error_code::internal: return "INTERNAL";
+    case error_code::duplicate_sequence: return "DUPLICATE_SEQUENCE";
+    case error_code::out_of_order_sequence: return "OUT_OF_ORDER_SEQUENCE";
   }
   return "UNKNOWN";
 }

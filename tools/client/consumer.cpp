@@ -203,18 +203,20 @@ struct consumer::state {
     std::vector<piece> pieces;
     std::optional<client_error> failed;
     for (;;) {
+      // Answers first: an answered partition gets its next FETCH below, before any wait.
+      auto got = drain(batch.buffer_, pieces);
+      if (!got) {
+        failed = got.error();
+        break;
+      }
+      if (*got > 0) break;
       const auto left = std::max<std::int64_t>(
           0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count());
       if (auto s = send_fetches(static_cast<std::uint32_t>(std::min<std::int64_t>(opts.max_wait_ms, left))); !s) {
         failed = s.error();
         break;
       }
-      auto got = drain(batch.buffer_, pieces);
-      if (!got) {
-        failed = got.error();
-        break;
-      }
-      if (*got > 0 || left == 0) break;
+      if (left == 0) break;
       std::vector<pollfd> fds;
       for (const auto& c : conns) {
         if (c) fds.push_back({c->fd(), POLLIN, 0});
@@ -270,6 +272,14 @@ result<consumer> consumer::create(consumer_options opts) {
                                    fmt::format("topic '{}' has {} partitions, no partition {}", s->opts.topic,
                                                s->route.partitions, *s->opts.partition)}};
   }
+  const auto from = s->opts.start.from;
+  if (from == start_position::kind::earliest || from == start_position::kind::latest) {
+    if (auto r = fetch_offsets(s->route, s->opts.topic, s->opts.client_name,
+                               static_cast<int>(s->opts.connect_timeout_ms));
+        !r) {
+      return unexpected{r.error()};
+    }
+  }
   for (std::uint32_t p = 0; p < s->route.partitions; ++p) {
     if (s->opts.partition && *s->opts.partition != p) continue;
     cursor c;
@@ -294,12 +304,12 @@ result<void> consumer::seek(std::uint32_t partition, start_position where) {
                                    fmt::format("this consumer does not read partition {}", partition)}};
   }
   if (where.from == start_position::kind::earliest || where.from == start_position::kind::latest) {
-    // The ends of the log move: ask where they are now.
-    auto r = fetch_route(s_->opts.host, s_->opts.port, s_->opts.topic, s_->opts.client_name,
-                         static_cast<int>(s_->opts.connect_timeout_ms));
-    if (!r) return unexpected{r.error()};
-    s_->route.log_start = r->log_start;
-    s_->route.log_end = r->log_end;
+    // The ends of the log move: ask the owners where they are now.
+    if (auto r = fetch_offsets(s_->route, s_->opts.topic, s_->opts.client_name,
+                               static_cast<int>(s_->opts.connect_timeout_ms));
+        !r) {
+      return r;
+    }
   }
   if (c->outstanding != 0) {
     s_->stale.push_back(c->outstanding);

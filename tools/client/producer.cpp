@@ -11,6 +11,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -68,6 +69,7 @@ struct batch {
   clock::time_point opened;       // first record: when linger ends
   clock::time_point deadline;     // first record's delivery deadline (the earliest in the batch)
   std::uint32_t correlation = 0;  // of the latest send
+  std::uint64_t number = 0;       // seal order over all partitions, for flush()
 };
 
 void set_correlation(std::vector<std::byte>& frame, std::uint32_t correlation) {
@@ -92,6 +94,8 @@ struct producer::state {
   std::deque<std::unique_ptr<batch>> sealed; // for the I/O thread, per partition in sequence order
   std::size_t in_flight_bytes = 0;
   std::uint64_t pending_records = 0;         // accepted and not yet completed
+  std::uint64_t batches_sealed = 0;
+  std::set<std::uint64_t> unfinished;        // numbers of sealed batches not yet completed
   std::uint32_t round_robin = 0;
   bool closing = false;                      // publish refuses
   bool stop = false;                         // the I/O thread exits
@@ -129,6 +133,8 @@ struct producer::state {
     const codec::publish_header h{p, b->count, 0, opts.topic};
     codec::encode_publish_prefix(std::span(b->frame).subspan(codec::header_size), h);
     codec::seal_frame(b->frame, codec::opcode::publish, 0);
+    b->number = ++batches_sealed;
+    unfinished.insert(b->number);
     sealed.push_back(std::move(b));
   }
   void seal_all_locked() {
@@ -220,6 +226,7 @@ struct producer::state {
     std::lock_guard lk(mu);
     in_flight_bytes -= b.charged_bytes;
     pending_records -= b.count;
+    unfinished.erase(b.number);
     changed.notify_all();
   }
   void fail(batch& b, const client_error& e) { complete(b, unexpected{e}, 0, false); }
@@ -504,13 +511,16 @@ result<void> producer::publish(const message& m, delivery_callback on_delivery) 
 }
 
 result<void> producer::flush(std::chrono::milliseconds timeout) {
-  {
-    std::lock_guard lk(s_->mu);
-    s_->seal_all_locked();
-  }
-  s_->wake();
   std::unique_lock lk(s_->mu);
-  if (!s_->changed.wait_for(lk, timeout, [&] { return s_->pending_records == 0; })) {
+  s_->seal_all_locked();
+  // Records published after this point (say by a thread that was waiting for
+  // room) are in later batches; they are not waited for.
+  const std::uint64_t last = s_->batches_sealed;
+  s_->wake();
+  const bool done = s_->changed.wait_for(lk, timeout, [&] {
+    return s_->unfinished.empty() || *s_->unfinished.begin() > last;
+  });
+  if (!done) {
     return unexpected{err(local_error::timeout, fmt::format("{} records still unacknowledged after {} ms",
                                                             s_->pending_records, timeout.count()))};
   }

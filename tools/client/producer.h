@@ -91,7 +91,8 @@ class producer {
   result<void> publish(const message& m, delivery_callback on_delivery);
 
   // Seals every open batch and waits until every record published before the call
-  // has completed (acknowledged or failed). timeout if that takes longer.
+  // has completed (acknowledged or failed); records published meanwhile are not
+  // waited for. timeout if that takes longer.
   result<void> flush(std::chrono::milliseconds timeout);
   // flush(), then stops the I/O thread; records still pending after `timeout`
   // fail with closed. Later publishes fail with closed. Idempotent.

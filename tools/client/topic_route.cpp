@@ -52,6 +52,33 @@ result<topic_route> fetch_route(const std::string& host, std::uint16_t port, std
   return r;
 }
 
+result<void> fetch_offsets(topic_route& route, std::string_view topic, std::string_view client_name, int timeout_ms) {
+  std::vector<bool> asked(route.shards.size(), false);
+  for (std::uint32_t p = 0; p < route.partitions; ++p) {
+    const auto shard = route.shard_of[p];
+    if (asked[shard]) continue;
+    asked[shard] = true;
+    auto c = connect_shard(route, shard, client_name, timeout_ms);
+    if (!c) return unexpected{c.error()};
+    auto m = c->metadata({std::string(topic)});
+    if (!m) return unexpected{m.error()};
+    for (const auto& t : m->topics) {
+      if (!t || t->name != topic) continue;
+      if (t->error_code != 0) {
+        const auto code = static_cast<codec::error_code>(t->error_code);
+        return unexpected{client_error{code, fmt::format("topic '{}': {}", topic, error_name(code))}};
+      }
+      for (const auto& pm : t->partitions) {
+        if (pm->partition < route.partitions && pm->shard == shard) {
+          route.log_start[pm->partition] = pm->log_start_offset;
+          route.log_end[pm->partition] = pm->log_end_offset;
+        }
+      }
+    }
+  }
+  return {};
+}
+
 result<connection> connect_shard(const topic_route& route, std::uint32_t shard, std::string_view client_name,
                                  int timeout_ms) {
   const auto& ep = route.shards.at(shard);

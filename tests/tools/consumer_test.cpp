@@ -3,10 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <thread>
 #include <vector>
 
+#include "tests/support/run_command.h"
 #include "tests/tools/client_test_support.h"
 
 namespace {
@@ -174,4 +176,12 @@ TEST_CASE("typed errors: unknown topic, unknown partition, topic deleted, broker
   auto gone = c->poll(200ms);
   REQUIRE_FALSE(gone.has_value());
   CHECK(gone.error().code == client::local_error::disconnected);
+}
+
+TEST_CASE("the example program of docs/client.md runs against a broker") {
+  broker_process b;
+  const auto r = mcp::test::run_command(std::string(std::getenv("MCP_EXAMPLE_BIN")) + " 127.0.0.1 " +
+                                        std::to_string(b.port()) + " example");
+  CHECK_MESSAGE(r.exit_code == 0, r.out);
+  CHECK(r.out.find("10 of 10 records read back as acknowledged") != std::string::npos);
 }

@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "tests/support/run_command.h"
 #include "tests/tools/client_test_support.h"
+#include "tools/client/topic_route.h"
 
 namespace {
 
@@ -184,4 +186,24 @@ TEST_CASE("the example program of docs/client.md runs against a broker") {
                                         std::to_string(b.port()) + " example");
   CHECK_MESSAGE(r.exit_code == 0, r.out);
   CHECK(r.out.find("10 of 10 records read back as acknowledged") != std::string::npos);
+}
+
+TEST_CASE("shard-aware: the route sends each partition to its owning shard's own port") {
+  broker_process b;  // two shards
+  mcp::test::create_topic(b, "route", 8);
+  auto r = client::fetch_route("127.0.0.1", b.port(), "route", "test", 2000);
+  REQUIRE(r.has_value());
+  CHECK(r->partitions == 8);
+  CHECK(r->shards.size() == 2);
+  std::set<std::uint32_t> owners;
+  for (std::uint32_t p = 0; p < 8; ++p) {
+    CHECK(r->owner(p).port == b.shard_port(r->shard_of[p]));
+    owners.insert(r->shard_of[p]);
+  }
+  CHECK(owners.size() == 2);  // 8 partitions over 2 shards use both
+  // Offsets come from the owners: after 3 records in partition 5, its end is 3 whichever shard answered first.
+  publish(b, "route", 5, {"x", "y", "z"});
+  REQUIRE(client::fetch_offsets(*r, "route", "test", 2000).has_value());
+  CHECK(r->log_end[5] == 3);
+  CHECK(r->log_start[5] == 0);
 }

@@ -24,9 +24,14 @@
 
 namespace mcp::test {
 
-// True if `port` can be bound on 127.0.0.1 right now.
+// True if the broker could bind `port` on 127.0.0.1 right now. SO_REUSEADDR as the
+// broker sets it: the connections of a stopped broker linger in TIME_WAIT on its
+// ports, and a restart (start() again) must still get the same port, since
+// clients reconnect to the address they know.
 inline bool port_free(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -48,14 +53,23 @@ class broker_process {
   using options = broker_options;
 
   explicit broker_process(options o = {}) : opts_(std::move(o)) { start(); }
-  // Restarts on the same data dir (after stop() or a kill).
+  // Restarts on the same data dir (after stop() or a kill), on the same port if it is free.
   void start() {
+    // A restart keeps the port: clients reconnect to the address they know. The
+    // old process's sockets can outlive it for a moment (io_uring tears a ring
+    // down asynchronously), so wait up to 5 s for them to go.
+    for (int i = 0; port_ != 0 && i < 250 && pid_ <= 0; ++i) {
+      if (ports_free()) {
+        spawn();
+        if (wait_ready()) return;
+        kill_now();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     std::mt19937 rng(static_cast<unsigned>(::getpid()) ^ static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
     for (int attempt = 0; attempt < 50 && pid_ <= 0; ++attempt) {
       if (port_ == 0 || attempt > 0) port_ = static_cast<std::uint16_t>(20000 + rng() % 40000);
-      bool all = true;
-      for (unsigned i = 0; i <= opts_.shards && all; ++i) all = port_free(static_cast<std::uint16_t>(port_ + i));
-      if (!all) continue;
+      if (!ports_free()) continue;
       spawn();
       if (wait_ready()) return;
       kill_now();
@@ -127,6 +141,13 @@ class broker_process {
       ::execv(bin, argv.data());
       ::_exit(127);
     }
+  }
+  // The main port and every shard's port.
+  bool ports_free() const {
+    for (unsigned i = 0; i <= opts_.shards; ++i) {
+      if (!port_free(static_cast<std::uint16_t>(port_ + i))) return false;
+    }
+    return true;
   }
   bool wait_ready() {
     for (int i = 0; i < 500; ++i) {

@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "codec/frame_encoder.h"
@@ -23,6 +25,7 @@ using codec::opcode;
 namespace {
 
 unexpected<client_error> local(std::string msg) { return unexpected{client_error{error_code::internal, std::move(msg)}}; }
+unexpected<client_error> gone(std::string msg) { return unexpected{client_error{local_error::disconnected, std::move(msg)}}; }
 
 }  // namespace
 
@@ -60,7 +63,7 @@ result<connection> connection::connect(const std::string& host, std::uint16_t po
     ::close(fd);
   }
   ::freeaddrinfo(res);
-  return unexpected{client_error{error_code::internal, fmt::format("connect {}:{}: {}", host, port, last)}};
+  return gone(fmt::format("connect {}:{}: {}", host, port, last));
 }
 
 connection::connection(connection&& o) noexcept { *this = std::move(o); }
@@ -85,31 +88,46 @@ result<void> connection::send_bytes(std::span<const std::byte> bytes) {
   while (done < bytes.size()) {
     const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return unexpected{client_error{error_code::internal, fmt::format("send: {}", std::strerror(errno))}};
+    if (n <= 0) return gone(fmt::format("send: {}", std::strerror(errno)));
     done += static_cast<std::size_t>(n);
   }
   return {};
 }
 
 result<codec::frame_view> connection::next_frame(int timeout_ms) {
+  auto f = try_next_frame(timeout_ms);
+  if (!f) return unexpected{f.error()};
+  if (!*f) {
+    return unexpected{client_error{local_error::timeout, fmt::format("no answer from the broker within {} ms", timeout_ms)}};
+  }
+  return **f;
+}
+
+result<std::optional<codec::frame_view>> connection::try_next_frame(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     const auto r = decoder_.next();
-    if (r.status == codec::errc::ok) return r.frame;
+    if (r.status == codec::errc::ok) return std::optional(r.frame);
     if (r.status != codec::errc::need_more) {
-      return local(fmt::format("the broker's stream is broken: {}", codec::errc_name(r.status)));
+      return unexpected{client_error{local_error::protocol,
+                                     fmt::format("the broker's stream is broken: {}", codec::errc_name(r.status))}};
     }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd p{fd_, POLLIN, 0};
-    const int pr = ::poll(&p, 1, timeout_ms);
-    if (pr == 0) return local(fmt::format("no answer from the broker within {} ms", timeout_ms));
-    if (pr < 0 && errno != EINTR) return local(fmt::format("poll: {}", std::strerror(errno)));
+    const int pr = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+    if (pr == 0) return std::optional<codec::frame_view>{};
+    if (pr < 0) {
+      if (errno == EINTR) continue;
+      return local(fmt::format("poll: {}", std::strerror(errno)));
+    }
     // The decoder has used up the previous chunk (it stashes a split frame), so the
     // buffer can take the next one.
     inbuf_.resize(256 << 10);
     const ssize_t n = ::recv(fd_, inbuf_.data(), inbuf_.size(), 0);
-    if (n == 0) return unexpected{client_error{error_code::internal, "the broker closed the connection"}};
+    if (n == 0) return gone("the broker closed the connection");
     if (n < 0) {
       if (errno == EINTR) continue;
-      return local(fmt::format("recv: {}", std::strerror(errno)));
+      return gone(fmt::format("recv: {}", std::strerror(errno)));
     }
     decoder_.feed(std::span(inbuf_).first(static_cast<std::size_t>(n)));
   }
@@ -126,8 +144,9 @@ result<owned_frame> connection::expect(std::uint32_t correlation, opcode op) {
   if (!f) return f;
   if (f->header.op == opcode::error) return unexpected{error_from(*f)};
   if (f->header.op != op || f->header.correlation != correlation) {
-    return local(fmt::format("expected {} for request {}, got {} for {}", codec::opcode_name(op), correlation,
-                             codec::opcode_name(f->header.op), f->header.correlation));
+    return unexpected{client_error{local_error::protocol,
+                                   fmt::format("expected {} for request {}, got {} for {}", codec::opcode_name(op),
+                                               correlation, codec::opcode_name(f->header.op), f->header.correlation)}};
   }
   return f;
 }

@@ -1,11 +1,12 @@
 #pragma once
-// The C++ client library, first part: one blocking connection to a broker that
-// speaks HELLO, topic admin, METADATA, PUBLISH (with ACK) and FETCH. The clients
-// issue grows it into Producer / Consumer with batching and reconnects.
+// One blocking connection to a broker that speaks HELLO, topic admin, METADATA,
+// PUBLISH (with ACK) and FETCH: the building block of producer and consumer
+// (tools/client/producer.h, consumer.h), and what the tools use directly.
 //
 // Thread: a connection is used by one thread at a time.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,16 +18,9 @@
 #include "codec/frame_decoder.h"
 #include "codec/record.h"
 #include "codec/result.h"
+#include "tools/client/errors.h"
 
 namespace mcp::client {
-
-struct client_error {
-  codec::error_code code = codec::error_code::internal;  // the broker's code, or internal for local failures
-  std::string message;
-};
-
-template <class T>
-using result = mcp::result<T, client_error>;
 
 // A frame read from the broker, owning its bytes.
 struct owned_frame {
@@ -76,6 +70,10 @@ class connection {
   result<owned_frame> read_frame(int timeout_ms = 10000);
   // The next frame as a view, valid until the next read on this connection.
   result<codec::frame_view> next_frame(int timeout_ms = 10000);
+  // Like next_frame, but running out of time is not an error: std::nullopt when no
+  // whole frame has arrived within `timeout_ms` (0: only what is already here).
+  // Lets one thread serve several connections with poll(2).
+  result<std::optional<codec::frame_view>> try_next_frame(int timeout_ms = 0);
   int fd() const noexcept { return fd_; }
 
  private:

@@ -51,6 +51,7 @@ void shard::handle_frame(connection& c, const codec::frame_view& f) {
     case opcode::credit: return handle_credit(c, f);
     case opcode::commit: return handle_commit(c, f);
     case opcode::nack: return handle_nack(c, f);
+    case opcode::groups: return handle_groups(c, f);
     case opcode::pong: return;
     default:
       return send_error(c, f.header.correlation, error_code::unknown_opcode,
@@ -84,70 +85,6 @@ void shard::handle_hello(connection& c, const codec::frame_view& f) {
   b.add_shards(shards);
   fbb.Finish(b.Finish());
   send_frame(c, control_frame_bytes(opcode::hello_ok, f.header.correlation, fbb));
-}
-
-void shard::handle_metadata(connection& c, const codec::frame_view& f) {
-  const auto req = codec::verify_control<fb::MetadataRequest>(f.body);
-  if (!req) return send_error(c, f.header.correlation, error_code::malformed_body, "METADATA body does not verify");
-  std::vector<std::string> wanted;
-  if ((*req)->topics() != nullptr) {
-    for (const auto* s : *(*req)->topics()) wanted.push_back(s->str());
-  }
-  if (wanted.empty()) {
-    for (const auto& [name, t] : topics_) wanted.push_back(name);
-  }
-  flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<fb::TopicMetadata>> tops;
-  for (const auto& name : wanted) {
-    const topic_state* ts = find_topic(name);
-    if (ts == nullptr) {
-      const auto n = fbb.CreateString(name);
-      fb::TopicMetadataBuilder tb(fbb);
-      tb.add_name(n);
-      tb.add_error_code(static_cast<std::uint16_t>(error_code::unknown_topic));
-      tops.push_back(tb.Finish());
-      continue;
-    }
-    std::vector<flatbuffers::Offset<fb::PartitionMetadata>> parts;
-    for (std::uint32_t p = 0; p < ts->config.partitions; ++p) {
-      const unsigned owner = owner_shard(name, p, group_.size());
-      fb::PartitionMetadataBuilder pb(fbb);
-      pb.add_partition(p);
-      pb.add_shard(owner);
-      pb.add_port(group_.port_of(owner));
-      // Offsets are known only to the owner: this shard reports its own partitions'.
-      if (const auto ps = ts->partitions.find(p); ps != ts->partitions.end()) {
-        pb.add_log_start_offset(ps->second.log->log_start());
-        pb.add_log_end_offset(ps->second.log->high_watermark());
-        pb.add_size_bytes(ps->second.log->size_bytes());
-      }
-      parts.push_back(pb.Finish());
-    }
-    const auto n = fbb.CreateString(name);
-    const auto pv = fbb.CreateVector(parts);
-    fb::TopicConfigBuilder cb(fbb);
-    cb.add_partitions(ts->config.partitions);
-    cb.add_retention_bytes(ts->config.retention_bytes);
-    cb.add_retention_ms(ts->config.retention_ms);
-    cb.add_segment_bytes(ts->config.segment_bytes);
-    const auto cfg = cb.Finish();
-    fb::TopicMetadataBuilder tb(fbb);
-    tb.add_name(n);
-    tb.add_config(cfg);
-    tb.add_partitions(pv);
-    tops.push_back(tb.Finish());
-  }
-  std::vector<flatbuffers::Offset<fb::ShardEndpoint>> eps;
-  for (unsigned i = 0; i < group_.size(); ++i) {
-    eps.push_back(fb::CreateShardEndpoint(fbb, i, fbb.CreateString(cfg_.listen_host), group_.port_of(i)));
-  }
-  const auto sv = fbb.CreateVector(eps);
-  const auto tv = fbb.CreateVector(tops);
-  fb::MetadataReplyBuilder rb(fbb);
-  rb.add_shards(sv);
-  rb.add_topics(tv);
-  fbb.Finish(rb.Finish());
-  send_frame(c, control_frame_bytes(opcode::metadata_ok, f.header.correlation, fbb));
 }
 
 void shard::handle_admin(connection& c, const codec::frame_view& f) {

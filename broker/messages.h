@@ -193,8 +193,59 @@ struct group_ready {
   unsigned owner = 0;
 };
 
+// --- scatter-gather of what each shard knows (METADATA offsets, GROUPS): the
+// shard a request arrived on asks every shard, itself included, and answers once
+// all have replied.
+struct stats_request {
+  unsigned from = 0;
+  std::uint64_t query = 0;
+  std::string group;  // GROUPS: empty = every group
+  bool groups = false;  // a GROUPS query (else METADATA): also the age of each partition's oldest record
+};
+
+struct partition_stats {
+  std::string topic;
+  std::uint32_t partition = 0;
+  std::uint64_t log_start = 0;
+  std::uint64_t high_watermark = 0;
+  std::uint64_t size_bytes = 0;
+  std::int64_t oldest_age_ms = 0;  // GROUPS only: age of the record at log_start (0 when empty)
+};
+
+struct group_partition_stats {
+  std::string group;
+  std::string topic;
+  std::uint32_t partition = 0;
+  std::uint64_t committed = 0;
+  std::uint64_t cursor = 0;
+  std::uint64_t high_watermark = 0;
+  std::uint64_t leased = 0;
+  std::uint64_t waiting = 0;
+  std::uint64_t redeliveries = 0;
+  std::uint64_t dead_lettered = 0;
+  std::int64_t lag_ms = 0;
+  bool active = false;  // the owner holds lease state for the group (else: a position only)
+  group_lease_table::settings settings;
+};
+
+struct group_member_stats {
+  std::string group;
+  std::string topic;
+  member_id member;
+  std::uint64_t credit = 0;
+  std::uint64_t in_flight = 0;
+};
+
+struct stats_reply {
+  std::uint64_t query = 0;
+  std::vector<partition_stats> partitions;
+  std::vector<group_partition_stats> groups;
+  std::vector<group_member_stats> members;
+};
+
 using shard_message = std::variant<topic_added, topic_removed, admin_reply, forwarded_publish, forwarded_ack,
                                    forwarded_fetch, fetch_result, stop_serving, group_pull, group_leases, group_commit,
-                                   group_nack, group_leave, group_released, group_ready>;
+                                   group_nack, group_leave, group_released, group_ready, stats_request,
+                                   stats_reply>;
 
 }  // namespace mcp::broker

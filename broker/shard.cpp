@@ -356,6 +356,10 @@ void shard::handle(shard_message&& m) {
           on_released(msg);
         } else if constexpr (std::is_same_v<T, group_ready>) {
           on_ready(msg);
+        } else if constexpr (std::is_same_v<T, stats_request>) {
+          serve_stats(msg);
+        } else if constexpr (std::is_same_v<T, stats_reply>) {
+          on_stats_reply(std::move(msg));
         } else if constexpr (std::is_same_v<T, stop_serving>) {
           stopping_ = true;
           io_uring_sqe* sqe = ring_.get_sqe();

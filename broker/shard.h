@@ -131,7 +131,16 @@ class shard {
   void handle(shard_message&& m);
   void handle_frame(connection& c, const codec::frame_view& f);
   void handle_hello(connection& c, const codec::frame_view& f);
+  // METADATA and GROUPS gather what every shard knows (stats_handler.cpp).
   void handle_metadata(connection& c, const codec::frame_view& f);
+  void handle_groups(connection& c, const codec::frame_view& f);
+  void start_stats_query(connection& c, std::uint32_t correlation, codec::opcode kind, std::vector<std::string> topics,
+                         std::string group);
+  void serve_stats(const stats_request& r);
+  void on_stats_reply(stats_reply&& r);
+  void answer_metadata(connection& c, std::uint32_t correlation, const std::vector<std::string>& topics,
+                       const std::vector<partition_stats>& parts);
+  void answer_groups(connection& c, std::uint32_t correlation, const stats_reply& all);
   void handle_admin(connection& c, const codec::frame_view& f);
   void handle_publish(connection& c, const codec::frame_view& f);
   void handle_fetch(connection& c, const codec::frame_view& f);
@@ -205,6 +214,16 @@ class shard {
     const char* reason = "";
   };
   std::vector<pending_dead_letter> pending_dead_;
+  struct pending_stats {
+    std::uint64_t conn = 0;
+    std::uint32_t correlation = 0;
+    codec::opcode kind = codec::opcode::metadata;
+    std::vector<std::string> topics;
+    unsigned waiting_for = 0;
+    stats_reply gathered;
+  };
+  std::map<std::uint64_t, pending_stats> pending_stats_;
+  std::uint64_t next_query_ = 1;
   std::int64_t last_dlq_create_ms_ = 0;
   std::uint64_t next_conn_id_ = 1;
   bool stopping_ = false;

@@ -16,6 +16,7 @@
 #include "codec/frame_format.h"
 #include "codec/result.h"
 #include "error_generated.h"
+#include "group_generated.h"
 #include "hello_generated.h"
 #include "metadata_generated.h"
 #include "subscribe_generated.h"

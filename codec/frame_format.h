@@ -60,10 +60,12 @@ enum class opcode : std::uint8_t {
   ok = 0x12,            // empty body: the request with this correlation succeeded
   record = 0x13,        // a stored record (docs/storage.md "Record"); also inside PUBLISH
   delivery = 0x14,      // data: delivery_body; leased RECORD frames follow (docs/groups.md)
+  groups = 0x15,        // control (FlatBuffers GroupsRequest)
+  groups_ok = 0x16,     // control (FlatBuffers GroupsReply)
 };
 
 inline constexpr std::uint8_t min_opcode = 0x01;
-inline constexpr std::uint8_t max_opcode = 0x14;
+inline constexpr std::uint8_t max_opcode = 0x16;
 
 constexpr bool is_known_opcode(std::uint8_t op) noexcept {
   return op >= min_opcode && op <= max_opcode;

@@ -26,6 +26,8 @@ const char* opcode_name(opcode op) noexcept {
     case opcode::ok: return "OK";
     case opcode::record: return "RECORD";
     case opcode::delivery: return "DELIVERY";
+    case opcode::groups: return "GROUPS";
+    case opcode::groups_ok: return "GROUPS_OK";
   }
   return "UNKNOWN";
 }

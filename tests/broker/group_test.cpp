@@ -309,3 +309,75 @@ TEST_CASE("after a restart the group resumes at its committed position") {
   CHECK(*offsets.begin() == 40);
   CHECK(*offsets.rbegin() == 99);
 }
+
+TEST_CASE("GROUPS reports members, leases, positions and lag gathered from both shards") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g9", 4));
+  publish_n(admin, "g9", 4, 40);  // 10 records per partition
+  member m(b, "g9", "watch", 8, 60000, 3, b.shard_port(0));
+  const auto ds = m.receive(8, 2000);
+  REQUIRE(ds.size() == 8);
+  // Ack the first two of one partition's deliveries, so that one partition's committed position moves.
+  std::map<std::uint32_t, std::vector<std::uint64_t>> by_part;
+  for (const auto& d : ds) by_part[d.partition].push_back(d.offset);
+  const auto& [acked_part, offsets] = *by_part.begin();
+  REQUIRE(offsets.front() == 0);
+  m.ack(acked_part, offsets.front(), offsets.front());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  auto info = admin.groups("watch");
+  REQUIRE(info.has_value());
+  REQUIRE(info->groups.size() == 1);
+  const auto& g = *info->groups[0];
+  CHECK(g.name == "watch");
+  CHECK(g.topic == "g9");
+  REQUIRE(g.members.size() == 1);
+  CHECK(g.members[0]->credit == 8);
+  // The ack freed room for one more lease: the member holds its full credit again.
+  CHECK(g.members[0]->in_flight == 8);
+  CHECK(g.members[0]->shard == 0);
+  // Every partition reports, whichever shard owns it, in partition order.
+  REQUIRE(g.partitions.size() == 4);
+  std::uint64_t leased = 0, lag = 0;
+  for (std::uint32_t p = 0; p < 4; ++p) {
+    const auto& pi = *g.partitions[p];
+    CHECK(pi.partition == p);
+    CHECK(pi.high_watermark == 10);
+    if (pi.active) {
+      CHECK(pi.ack_wait_ms == 60000);
+      CHECK(pi.max_deliver == 3);
+    }
+    CHECK(pi.lag_records == pi.high_watermark - pi.committed);
+    CHECK(pi.committed == (p == acked_part ? 1u : 0u));
+    if (pi.lag_records > 0) CHECK(pi.lag_ms >= 0);
+    leased += pi.leased;
+    lag += pi.lag_records;
+  }
+  CHECK(leased == 8);
+  CHECK(lag == 39);
+
+  // Every group: a second group on the same topic shows up; an unknown name gives none.
+  member other(b, "g9", "second", 1);
+  REQUIRE(other.receive(1, 2000).size() == 1);
+  auto all = admin.groups();
+  REQUIRE(all.has_value());
+  CHECK(all->groups.size() == 2);
+  auto none = admin.groups("nobody");
+  REQUIRE(none.has_value());
+  CHECK(none->groups.empty());
+
+  // A member that leaves disappears from the list and its leases are released.
+  {
+    member gone(b, "g9", "brief", 5);
+    REQUIRE(gone.receive(5, 2000).size() == 5);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto brief = admin.groups("brief");
+  REQUIRE(brief.has_value());
+  REQUIRE(brief->groups.size() == 1);
+  CHECK(brief->groups[0]->members.empty());
+  std::uint64_t brief_leased = 0;
+  for (const auto& pi : brief->groups[0]->partitions) brief_leased += pi->leased;
+  CHECK(brief_leased == 0);
+}

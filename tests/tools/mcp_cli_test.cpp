@@ -6,9 +6,13 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
+#include <vector>
 #include <string>
 
 #include "broker/shard_router.h"
+#include "codec/control.h"
+#include "codec/frame_encoder.h"
 #include "tests/support/broker_fixture.h"
 #include "tests/support/run_command.h"
 
@@ -20,6 +24,18 @@ ran sh(const std::string& cmd) { return mcp::test::run_command(cmd); }
 
 std::string mcp_cmd(const mcp::test::broker_process& b, const std::string& args) {
   return std::string(std::getenv("MCP_BIN")) + " " + args + " --broker 127.0.0.1:" + std::to_string(b.port());
+}
+
+// The whitespace-separated words of the first output line whose first word is `first`.
+std::vector<std::string> row_starting(const std::string& out, const std::string& first) {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;) w.push_back(x);
+    if (!w.empty() && w[0] == first) return w;
+  }
+  return {};
 }
 
 }  // namespace
@@ -104,4 +120,57 @@ TEST_CASE("clear errors: unknown topic, bad partition, bad broker address, no br
   r = sh(std::string(std::getenv("MCP_BIN")) + " topic list --broker 127.0.0.1:1");
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("connect") != std::string::npos);
+}
+
+TEST_CASE("group list and describe show a group's members, positions and lag") {
+  mcp::test::broker_process b;
+  REQUIRE(sh(mcp_cmd(b, "topic create jobs --partitions 2")).exit_code == 0);
+  REQUIRE(sh("printf 'a\\nb\\nc\\nd\\ne\\nf\\n' | " + mcp_cmd(b, "pub jobs")).exit_code == 0);
+  auto r = sh(mcp_cmd(b, "group list"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("jobs") == std::string::npos);  // no group yet
+
+  // A member that holds two leases and acks nothing.
+  auto conn = b.connect();
+  mcp::fb::SubscribeT s;
+  s.topic = "jobs";
+  s.group = "crew";
+  s.credit = 2;
+  s.start = mcp::fb::StartPosition::Earliest;
+  std::vector<std::byte> out;
+  mcp::codec::append_control(out, mcp::codec::opcode::subscribe, 5, s);
+  REQUIRE(conn.send_bytes(out));
+  auto ok = conn.read_frame();
+  REQUIRE(ok.has_value());
+  REQUIRE(ok->header.op == mcp::codec::opcode::ok);
+  auto d = conn.read_frame();
+  REQUIRE(d.has_value());
+  REQUIRE(d->header.op == mcp::codec::opcode::delivery);
+
+  r = sh(mcp_cmd(b, "group list"));
+  CHECK(r.exit_code == 0);
+  // group, topic, members, lag in records (3 per partition, none acked), dead-lettered.
+  CHECK(row_starting(r.out, "crew") == std::vector<std::string>{"crew", "jobs", "1", "6", "0"});
+  r = sh(mcp_cmd(b, "group describe crew"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("group crew on topic jobs: 1 members") != std::string::npos);
+  // partition, committed, next new, end, leased, waiting, redelivered, dead, lag records, lag seconds:
+  // the member holds 2 leases on one partition; the other partition is not started yet.
+  const std::string parts = r.out.substr(r.out.find("partition"));
+  const auto p0 = row_starting(parts, "0");
+  const auto p1 = row_starting(parts, "1");
+  REQUIRE(p0.size() == 10);
+  REQUIRE(p1.size() == 10);
+  CHECK(std::stoi(p0[4]) + std::stoi(p1[4]) == 2);
+  for (const auto* p : {&p0, &p1}) {
+    CHECK((*p)[1] == "0");
+    CHECK((*p)[3] == "3");
+    CHECK((*p)[8] == "3");
+    CHECK(std::stod((*p)[9]) >= 0.0);
+  }
+  r = sh(mcp_cmd(b, "group describe nobody"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("no group 'nobody'") != std::string::npos);
+  r = sh(mcp_cmd(b, "group describe"));
+  CHECK(r.exit_code == 2);
 }

@@ -216,6 +216,22 @@ result<fb::MetadataReplyT> connection::metadata(const std::vector<std::string>& 
   return v;
 }
 
+result<fb::GroupsReplyT> connection::groups(std::string_view group) {
+  fb::GroupsRequestT q;
+  q.group = std::string(group);
+  std::vector<std::byte> out;
+  const auto corr = next_correlation();
+  codec::append_control(out, opcode::groups, corr, q);
+  if (auto s = send_bytes(out); !s) return unexpected{s.error()};
+  auto f = expect(corr, opcode::groups_ok);
+  if (!f) return unexpected{f.error()};
+  const auto g = codec::verify_control<fb::GroupsReply>(f->body);
+  if (!g) return local("GROUPS_OK does not verify");
+  fb::GroupsReplyT v;
+  (*g)->UnPackTo(&v);
+  return v;
+}
+
 result<std::uint32_t> connection::send_publish(std::string_view topic, std::uint32_t partition,
                                                std::span<const codec::record_input> records) {
   if (!codec::is_valid_topic_name(topic)) return local(fmt::format("invalid topic name '{}'", topic));

@@ -48,6 +48,8 @@ class connection {
                             std::int64_t retention_bytes = -1, std::int64_t retention_ms = -1);
   result<void> delete_topic(std::string_view name);
   result<fb::MetadataReplyT> metadata(const std::vector<std::string>& topics = {});
+  // Consumer groups: members, positions, leases and lag (docs/groups.md); empty name: every group.
+  result<fb::GroupsReplyT> groups(std::string_view group = {});
   result<codec::ack_body> publish(std::string_view topic, std::uint32_t partition,
                                   std::span<const codec::record_input> records);
   // Sends a PUBLISH without waiting (pipelining); read_ack() collects the answers in order.

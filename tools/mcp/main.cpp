@@ -1,5 +1,6 @@
 // mcp: the command line of the MCP broker.
-//   mcp topic create|list|describe|delete, mcp pub, mcp sub  (talk to a broker: --broker HOST:PORT)
+//   mcp topic create|list|describe|delete, mcp pub, mcp sub, mcp group list|describe
+//                                                             (talk to a broker: --broker HOST:PORT)
 //   mcp log dump|verify                                       (read segment files offline)
 // Exit codes: 0 fine, 1 the broker refused or a problem was found, 2 bad usage.
 
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "tools/mcp/broker_commands.h"
+#include "tools/mcp/group_commands.h"
 #include "tools/mcp/log_commands.h"
 
 int main(int argc, char** argv) {
@@ -61,6 +63,15 @@ int main(int argc, char** argv) {
   sc->add_option("--format", sa.format, "value | json")->check(CLI::IsMember({"value", "json"}))->capture_default_str();
   broker_flag(sc);
 
+  auto* grp = app.add_subcommand("group", "consumer groups: members, positions, leases, lag");
+  grp->require_subcommand(1);
+  auto* gl = grp->add_subcommand("list", "every group: topic, members, lag, dead-lettered records");
+  broker_flag(gl);
+  std::string group_name;
+  auto* gd = grp->add_subcommand("describe", "members with credit and leases; per partition: position, lag, redeliveries");
+  gd->add_option("GROUP", group_name)->required();
+  broker_flag(gd);
+
   auto* log = app.add_subcommand("log", "read segment files offline (read-only)");
   log->require_subcommand(1);
   std::string dir;
@@ -89,6 +100,8 @@ int main(int argc, char** argv) {
   if (tl->parsed()) return topic_list(addr);
   if (td->parsed()) return topic_describe(addr, name);
   if (tx->parsed()) return topic_delete(addr, name);
+  if (gl->parsed()) return group_list(addr);
+  if (gd->parsed()) return group_describe(addr, group_name);
   if (pc->parsed()) {
     if (key_opt->count() > 0) pa.key = key_opt->as<std::string>();
     if (ppart->count() > 0) pa.partition = pub_partition;

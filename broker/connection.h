@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "broker/io/ring.h"
+#include "broker/owned_fd.h"
 #include "codec/frame_decoder.h"
 
 namespace mcp::broker {
@@ -24,6 +25,7 @@ struct out_chunk {
   kind k = kind::bytes;
   std::vector<std::byte> bytes;  // kind::bytes; the read buffer of kind::file_copy
   int fd = -1;                   // file kinds: the segment and the byte range to send
+  owned_fd hold;                 // file kinds: `fd`, owned by this chunk (broker/owned_fd.h)
   std::uint64_t pos = 0;
   std::uint64_t len = 0;
   std::uint64_t sent = 0;

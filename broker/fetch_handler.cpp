@@ -86,7 +86,14 @@ void shard::fetch_local(const forwarded_fetch& req) {
   }
   r.header = {offset, log.high_watermark(), log.log_start(), req.partition, slice->count(),
               static_cast<std::uint32_t>(slice->bytes)};
-  r.fd = slice->fd;
+  if (slice->bytes > 0) {
+    r.fd = owned_fd::duplicate(slice->fd);
+    if (!r.fd.valid()) {
+      r.code = error_code::resource_exhausted;
+      r.message = "the broker is out of file descriptors; retry later";
+      return reply(std::move(r));
+    }
+  }
   r.position = slice->position;
   reply(std::move(r));
 }
@@ -122,7 +129,8 @@ void shard::deliver_fetch(fetch_result&& r) {
   if (r.header.byte_count == 0) return;
   out_chunk ch;
   ch.k = cfg_.delivery == delivery_mode::zero_copy ? out_chunk::kind::file_splice : out_chunk::kind::file_copy;
-  ch.fd = r.fd;
+  ch.fd = r.fd.get();
+  ch.hold = std::move(r.fd);
   ch.pos = r.position;
   ch.len = r.header.byte_count;
   queue(*c, std::move(ch));

@@ -65,6 +65,13 @@ group_lease_table::released group_lease_table::end_lease(std::map<std::uint64_t,
                                                          std::int64_t ready_at) {
   released r{it->first, it->second.member, it->second.deliveries, it->second.deliveries >= settings_.max_deliver};
   leases_.erase(it);
+  if (r.offset < log_start_) {
+    // Deleted by retention while leased: it cannot be read again, so it is not.
+    ++skipped_;
+    r.dead = false;
+    r.gone = true;
+    return r;
+  }
   if (r.dead) {
     held_[r.offset] = true;  // until dead_lettered()
   } else {
@@ -112,6 +119,26 @@ void group_lease_table::dead_lettered(std::uint64_t offset) {
   if (held_.erase(offset) != 0) ++dead_;
 }
 
+std::uint64_t group_lease_table::skip_to(std::uint64_t log_start) {
+  if (log_start <= log_start_) return 0;
+  log_start_ = log_start;
+  std::uint64_t n = 0;
+  if (cursor_ < log_start) {
+    n += log_start - cursor_;
+    cursor_ = log_start;
+  }
+  for (auto* m : {&redeliver_}) {
+    const auto end = m->lower_bound(log_start);
+    n += static_cast<std::uint64_t>(std::distance(m->begin(), end));
+    m->erase(m->begin(), end);
+  }
+  const auto hend = held_.lower_bound(log_start);
+  n += static_cast<std::uint64_t>(std::distance(held_.begin(), hend));
+  held_.erase(held_.begin(), hend);
+  skipped_ += n;
+  return n;
+}
+
 bool group_lease_table::has_due(std::int64_t now) const noexcept { return next_due() <= now; }
 
 std::int64_t group_lease_table::next_due() const noexcept {
@@ -121,7 +148,7 @@ std::int64_t group_lease_table::next_due() const noexcept {
 }
 
 std::uint64_t group_lease_table::committed() const noexcept {
-  std::uint64_t c = cursor_;
+  std::uint64_t c = std::max(cursor_, log_start_);
   if (!leases_.empty()) c = std::min(c, leases_.begin()->first);
   if (!redeliver_.empty()) c = std::min(c, redeliver_.begin()->first);
   if (!held_.empty()) c = std::min(c, held_.begin()->first);

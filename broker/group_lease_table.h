@@ -42,6 +42,7 @@ class group_lease_table {
     member_id member;
     std::uint16_t deliveries = 0;
     bool dead = false;  // delivered max_deliver times: goes to the dead-letter topic
+    bool gone = false;  // deleted by retention: neither redelivered nor dead-lettered
   };
 
   group_lease_table(std::uint64_t start, settings s) : cursor_(start), settings_(s) {}
@@ -64,6 +65,11 @@ class group_lease_table {
   std::vector<released> release_member(const member_id& m);
   // Marks a dead record done once it went to the dead-letter topic.
   void dead_lettered(std::uint64_t offset);
+  // Retention deleted the records below `log_start`: those not leased now are
+  // gone for the group (counted in skipped()); leased ones stay with their holders,
+  // whose deliveries already carry the bytes, until acked or ended, and are not
+  // delivered again. Returns how many records were skipped.
+  std::uint64_t skip_to(std::uint64_t log_start);
 
   // True if some released record is due by `now`.
   bool has_due(std::int64_t now) const noexcept;
@@ -74,6 +80,7 @@ class group_lease_table {
   std::size_t waiting() const noexcept { return redeliver_.size(); }
   std::uint64_t redeliveries() const noexcept { return redeliveries_; }
   std::uint64_t dead_letters() const noexcept { return dead_; }
+  std::uint64_t skipped() const noexcept { return skipped_; }
   const settings& config() const noexcept { return settings_; }
 
  private:
@@ -95,6 +102,8 @@ class group_lease_table {
   std::map<std::uint64_t, bool> held_;  // dead, not yet in the dead-letter topic: the position waits
   std::uint64_t redeliveries_ = 0;
   std::uint64_t dead_ = 0;
+  std::uint64_t skipped_ = 0;
+  std::uint64_t log_start_ = 0;  // below it nothing is delivered again
 };
 
 }  // namespace mcp::broker

@@ -182,7 +182,7 @@ void shard::on_leases(group_leases&& l) {
   }
   connection* c = find(s.conn);
   if (c != nullptr && !c->closing) {
-    for (const auto& sl : l.slices) {
+    for (auto& sl : l.slices) {
       std::vector<std::byte> f(codec::frame_size(codec::delivery_size));
       codec::encode_delivery(std::span(f).subspan<codec::header_size, codec::delivery_size>(),
                              {sl.first, sl.partition, sl.count, static_cast<std::uint32_t>(sl.bytes), s.id, sl.deliveries});
@@ -190,7 +190,8 @@ void shard::on_leases(group_leases&& l) {
       send_frame(*c, std::move(f));
       out_chunk ch;
       ch.k = cfg_.delivery == delivery_mode::zero_copy ? out_chunk::kind::file_splice : out_chunk::kind::file_copy;
-      ch.fd = sl.fd;
+      ch.fd = sl.fd.get();
+      ch.hold = std::move(sl.fd);
       ch.pos = sl.position;
       ch.len = sl.bytes;
       queue(*c, std::move(ch));

@@ -61,6 +61,7 @@ void shard::owner_pull(group_pull&& p) {
     for (std::size_t k = 0; k < order.size() && left > 0; ++k) {
       const std::uint32_t part = order[(first + k) % order.size()];
       group_lease_table* table = lease_table(*t, part, p.group, &p.setup);
+      table->skip_to(t->partitions[part].log->log_start());
       const storage::partition_log& plog = *t->partitions[part].log;
       for (const auto& r : table->take(p.member, now, left, plog.high_watermark())) {
         std::uint64_t at = r.first;
@@ -73,7 +74,13 @@ void shard::owner_pull(group_pull&& p) {
             table->give_back(at, end, r.deliveries);
             break;
           }
-          out.slices.push_back({part, at, sl->count(), r.deliveries, sl->fd, sl->position, sl->bytes});
+          owned_fd fd = owned_fd::duplicate(sl->fd);
+          if (!fd.valid()) {
+            broker::log(log_level::warn, "group {}: out of file descriptors; {}/{} at {} waits", p.group, p.topic, part, at);
+            table->give_back(at, end, r.deliveries);
+            break;
+          }
+          out.slices.push_back({part, at, sl->count(), r.deliveries, std::move(fd), sl->position, sl->bytes});
           left -= sl->count();
           at += sl->count();
         }

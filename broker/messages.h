@@ -12,6 +12,7 @@
 
 #include "codec/data_messages.h"
 #include "broker/group_lease_table.h"
+#include "broker/owned_fd.h"
 #include "codec/control.h"
 #include "codec/errc.h"
 #include "storage/partition_log.h"
@@ -103,13 +104,13 @@ struct forwarded_fetch {
   bool by_timestamp = false;  // `offset` is a timestamp in ms: start at the first record at or after it
 };
 
-// owning shard -> shard: the slice to send for a forwarded FETCH (the fd stays
-// open: segments are deleted only by retention, which the broker does not run yet).
+// owning shard -> shard: the slice to send for a forwarded FETCH, with its own
+// duplicate of the segment's descriptor (retention may delete the segment meanwhile).
 struct fetch_result {
   std::uint64_t conn = 0;
   std::uint32_t correlation = 0;
   codec::records_body header;
-  int fd = -1;
+  owned_fd fd;
   std::uint64_t position = 0;
   codec::error_code code = codec::error_code::none;
   std::string message;
@@ -145,7 +146,7 @@ struct group_leases {
     std::uint64_t first = 0;
     std::uint32_t count = 0;
     std::uint16_t deliveries = 0;
-    int fd = -1;
+    owned_fd fd;  // a duplicate of the segment's descriptor
     std::uint64_t position = 0;
     std::uint64_t bytes = 0;
   };

@@ -28,6 +28,7 @@ using codec::opcode;
 namespace {
 
 constexpr std::uint64_t tick_ns = 10'000'000;  // 10 ms: long-poll expiry, idle checks, interval syncs
+constexpr std::int64_t retention_period_ms = 1000;
 
 int listen_socket(const std::string& host, std::uint16_t port, bool reuse_port) {
   const bool v6 = host.find(':') != std::string::npos;
@@ -186,6 +187,32 @@ void shard::ticker::complete(int, std::uint32_t) noexcept {
   s->arm_tick();
 }
 
+void shard::run_retention(std::int64_t now) {
+  if (stopping_) return;
+  for (auto& [name, t] : topics_) {
+    if (t.config.retention_bytes < 0 && t.config.retention_ms < 0) continue;
+    for (auto& [p, ps] : t.partitions) {
+      // Unlinking a sealed segment is a blocking call on this thread; it happens at
+      // most once a second per partition and only for whole segments (docs/operations.md).
+      const auto removed = ps.log->apply_retention(now);
+      if (!removed) {
+        broker::log(log_level::error, "retention of {}/{}: {}", name, p, removed.error().message);
+        continue;
+      }
+      if (*removed == 0) continue;
+      const std::uint64_t start = ps.log->log_start();
+      broker::log(log_level::info, "retention of {}/{}: deleted {} segment(s); log starts at offset {}", name, p, *removed,
+                  start);
+      for (auto& [group, table] : ps.groups) {
+        if (const auto n = table.skip_to(start); n > 0) {
+          broker::log(log_level::warn, "group {} on {}/{}: {} records deleted by retention before they were done", group,
+                      name, p, n);
+        }
+      }
+    }
+  }
+}
+
 void shard::on_tick() {
   const std::int64_t now = now_ms();
   for (auto& [name, t] : topics_) {
@@ -205,6 +232,10 @@ void shard::on_tick() {
     }
   }
   groups_tick(now);
+  if (now >= next_retention_ms_) {
+    next_retention_ms_ = now + retention_period_ms;
+    run_retention(now);
+  }
   std::vector<connection*> idle;
   for (auto& [id, c] : conns_) {
     if (!c->closing && now - c->last_activity_ms > static_cast<std::int64_t>(cfg_.idle_timeout_ms)) idle.push_back(c.get());

@@ -122,6 +122,8 @@ class shard {
   void arm_tick();
   void on_accept(int fd);
   void on_tick();
+  // Deletes whole sealed segments beyond each topic's retention, once a second.
+  void run_retention(std::int64_t now);
   void drain_inbox();
   void drain_controller();
   topic_state* find_topic(std::string_view name);
@@ -225,6 +227,7 @@ class shard {
   std::map<std::uint64_t, pending_stats> pending_stats_;
   std::uint64_t next_query_ = 1;
   std::int64_t last_dlq_create_ms_ = 0;
+  std::int64_t next_retention_ms_ = 0;
   std::uint64_t next_conn_id_ = 1;
   bool stopping_ = false;
   std::int64_t stop_deadline_ms_ = 0;

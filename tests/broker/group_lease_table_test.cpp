@@ -108,3 +108,26 @@ TEST_CASE("lease table: give_back returns an unsendable tail to the cursor or th
   CHECK(back[0].first == 2);
   CHECK(back[0].deliveries == 2);
 }
+
+TEST_CASE("lease table: retention skips what is not leased; a leased record below the log start ends without redelivery") {
+  group_lease_table t(0, quick());
+  t.take(a, 0, 2, 100);  // 0..1 leased to a
+  group_lease_table::released r;
+  REQUIRE(t.ack(a, 1, 1) == 1);
+  // Offsets 0..9 are deleted: 2..9 were never delivered and are skipped; 0 stays leased.
+  CHECK(t.skip_to(10) == 8);
+  CHECK(t.skipped() == 8);
+  CHECK(t.committed() == 0);  // 0 is still leased
+  CHECK(t.skip_to(5) == 0);  // the log start never moves back
+  auto next = t.take(b, 0, 3, 100);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].first == 10);
+  // The old lease of 0 ends (NACK): it cannot be read again, so it is gone, not waiting.
+  REQUIRE(t.nack(a, 0, 0, r));
+  CHECK(r.gone);
+  CHECK_FALSE(r.dead);
+  CHECK(t.waiting() == 0);
+  CHECK(t.skipped() == 9);
+  CHECK(t.committed() == 10);
+  CHECK(t.take(a, 0, 10, 13).empty());
+}

@@ -52,7 +52,7 @@ parse_outcome parse_args(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--delivery", delivery, "fetch path: zero-copy (splice) | copy (read + send)")
       ->check(CLI::IsMember({"zero-copy", "copy"}));
-  app.add_option("--max-connections", c.max_connections, "connections accepted at once, over all shards")
+  app.add_option("--max-connections", c.max_connections, "connections open at once over all shards, split evenly: each shard accepts up to this / shards")
       ->check(CLI::Range(1u, 1'000'000u));
   app.add_option("--max-topics", c.max_topics, "topics the broker holds")->check(CLI::Range(1u, 100'000u));
   app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "close a connection silent this long (PING keeps it open)")

@@ -437,6 +437,45 @@ TEST_CASE("a client that sends FETCHes and never reads is throttled; broker memo
   CHECK(f->header.record_count > 0);
 }
 
+TEST_CASE("--max-connections: a connection over a shard's share gets TOO_MANY_CONNECTIONS; a freed slot is reused") {
+  broker_process b({.shards = 2, .extra = {"--max-connections", "4"}});
+  // Each shard takes 4 / 2 = 2; a shard port lands on its shard.
+  std::vector<client::connection> held;
+  held.push_back(b.connect(b.shard_port(0)));
+  held.push_back(b.connect(b.shard_port(0)));
+  auto extra = client::connection::connect("127.0.0.1", b.shard_port(0));
+  REQUIRE(extra.has_value());
+  const auto f = extra->read_frame(2000);
+  REQUIRE(f.has_value());
+  CHECK(client::error_from(*f).code == codec::error_code::too_many_connections);
+  CHECK_FALSE(extra->read_frame(1000).has_value());  // and closed
+  // The other shard still has room.
+  auto other = b.connect(b.shard_port(1));
+  CHECK(other.ping(1).value() == 1);
+  // Closing one frees its slot.
+  held.pop_back();
+  bool reconnected = false;
+  for (int i = 0; i < 50 && !reconnected; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto again = client::connection::connect("127.0.0.1", b.shard_port(0));
+    if (again && again->hello("test")) reconnected = again->ping(2).has_value();
+  }
+  CHECK(reconnected);
+}
+
+TEST_CASE("--max-topics: a topic over the limit is refused with RESOURCE_EXHAUSTED until one is deleted") {
+  broker_process b({.extra = {"--max-topics", "2"}});
+  auto c = b.connect();
+  REQUIRE(c.create_topic("one", 1));
+  REQUIRE(c.create_topic("two", 1));
+  auto third = c.create_topic("three", 1);
+  REQUIRE_FALSE(third.has_value());
+  CHECK(third.error().code == codec::error_code::resource_exhausted);
+  CHECK(third.error().message.find("maximum of 2 topics") != std::string::npos);
+  REQUIRE(c.delete_topic("one"));
+  CHECK(c.create_topic("three", 1).has_value());
+}
+
 TEST_CASE("an idle connection is closed with IDLE_TIMEOUT; PING keeps one open") {
   broker_process b({.shards = 1, .extra = {"--idle-timeout-ms", "300"}});
   auto idle = b.connect();

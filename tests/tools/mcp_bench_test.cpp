@@ -42,6 +42,18 @@ TEST_CASE("mcp-bench --embedded publishes, consumes and verifies a fixed count; 
   CHECK(r.out.find("verified: every published message consumed exactly once") != std::string::npos);
 }
 
+TEST_CASE("mcp-bench --embedded --messages 200000 --json: the last line parses as JSON with consumed == published") {
+  // A real JSON parser (python3, installed with the build's packages) reads the line.
+  const std::string parse =
+      "python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); "
+      "l=d[\"latency_us\"]; "
+      "print(d[\"published\"], d[\"consumed\"], d[\"verified\"], d[\"e2e_msgs_per_s\"] > 0, "
+      "l[\"p50\"] <= l[\"p90\"] <= l[\"p99\"] <= l[\"p999\"] <= l[\"max\"], d[\"params\"][\"size\"])'";
+  const auto r = sh(bench() + " --embedded --messages 200000 --json | " + parse);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "200000 200000 True True True 100\n");
+}
+
 TEST_CASE("mcp-bench with a rate reports latency from scheduled send times") {
   const auto r = sh(bench() + " --embedded --messages 2000 --rate 20000 --batch 10 --durability none --json");
   CHECK(r.exit_code == 0);

@@ -83,3 +83,26 @@ TEST_CASE("mcp log with bad usage or an empty directory says so") {
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("no segment files") != std::string::npos);
 }
+
+TEST_CASE("mcp log dump stops at a corrupt record: exit 1, the records before it, and where it stopped") {
+  mcp::test::temp_dir dir;
+  fill(dir.path());
+  // Records are 20-byte values: flip a byte inside the third record of the first segment.
+  auto whole = run_mcp("log dump " + dir.path().string());
+  REQUIRE(whole.exit_code == 0);
+  const fs::path seg = dir.path() / (segment_stem(0) + ".log");
+  const auto size = fs::file_size(seg);
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size * 2 / 3));
+    const int c = f.peek();
+    f.seekp(static_cast<std::streamoff>(size * 2 / 3));
+    f.put(static_cast<char>(c ^ 0x40));
+  }
+  auto bad = run_mcp("log dump " + dir.path().string());
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.out.find("offset=0 ") != std::string::npos);
+  CHECK(bad.out.find("mcp log dump: stopped:") != std::string::npos);
+  CHECK(bad.out.find(seg.string()) != std::string::npos);
+  CHECK(bad.out.size() < whole.out.size());
+}

@@ -122,6 +122,23 @@ TEST_CASE("clear errors: unknown topic, bad partition, bad broker address, no br
   CHECK(r.out.find("connect") != std::string::npos);
 }
 
+TEST_CASE("pub --acks prints each line's offset as soon as it is acknowledged, before the input ends") {
+  mcp::test::broker_process b;
+  REQUIRE(sh(mcp_cmd(b, "topic create live --partitions 1 --durability none")).exit_code == 0);
+  // The second line comes 1.5 s after the first; the first ack must not wait for it.
+  // Each ack line is stamped with the time (ms) it reached the reader.
+  const auto r = sh("{ echo one; sleep 1.5; echo two; } | " + mcp_cmd(b, "pub live --acks") +
+                    " | while read -r l; do echo \"$l $(date +%s%3N)\"; done");
+  CHECK(r.exit_code == 0);
+  std::istringstream in(r.out);
+  std::string ack1, ack2;
+  long long t1 = 0, t2 = 0;
+  in >> ack1 >> t1 >> ack2 >> t2;
+  CHECK(ack1 == "0:0");
+  CHECK(ack2 == "0:1");
+  CHECK(t2 - t1 >= 1000);
+}
+
 TEST_CASE("group list and describe show a group's members, positions and lag") {
   mcp::test::broker_process b;
   REQUIRE(sh(mcp_cmd(b, "topic create jobs --partitions 2")).exit_code == 0);

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +19,7 @@
 #include "codec/data_messages.h"
 #include "storage/durability.h"
 #include "tools/client/client.h"
+#include "tools/mcp/line_reader.h"
 #include "tools/mcp/preview.h"
 
 namespace mcp::cli {
@@ -201,26 +206,14 @@ int pub(const broker_address& b, const pub_args& a) {
     std::fprintf(stderr, "mcp pub: topic '%s' has partitions 0..%u\n", a.topic.c_str(), partitions - 1);
     return 2;
   }
-  std::vector<std::string> messages;
-  if (!a.file.empty()) {
-    std::ifstream in(a.file, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "mcp pub: cannot read %s\n", a.file.c_str());
-      return 2;
-    }
-    messages.emplace_back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  } else {
-    for (std::string line; std::getline(std::cin, line);) messages.push_back(std::move(line));
-  }
-  // One PUBLISH per partition per chunk of input; the answers come in order on the
-  // one connection, so acks print in input order.
-  const std::size_t chunk = 512;
+  // One PUBLISH per partition per group of input lines; the answers come in order
+  // on the one connection, so acks print in input order, each group as soon as it
+  // is acknowledged (lines piped in arrive in groups of up to 512; typed lines one by one).
   std::uint64_t seq = 0;
   int rc = 0;
-  for (std::size_t start = 0; start < messages.size(); start += chunk) {
-    const std::size_t end = std::min(messages.size(), start + chunk);
+  auto publish_group = [&](const std::vector<std::string>& messages) {
     std::map<std::uint32_t, std::vector<std::size_t>> by_partition;
-    for (std::size_t i = start; i < end; ++i) {
+    for (std::size_t i = 0; i < messages.size(); ++i) {
       by_partition[a.partition ? *a.partition : partition_for(a.key, partitions, seq++)].push_back(i);
     }
     std::vector<std::pair<std::size_t, std::string>> printed;  // (input index, "P:O")
@@ -243,8 +236,25 @@ int pub(const broker_address& b, const pub_args& a) {
       for (const auto& [i, text] : printed) std::printf("%s\n", text.c_str());
       std::fflush(stdout);
     }
+  };
+  if (!a.file.empty()) {
+    std::ifstream in(a.file, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "mcp pub: cannot read %s\n", a.file.c_str());
+      return 2;
+    }
+    publish_group({std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())});
+    return rc;
   }
-  return rc;
+  line_reader lines(STDIN_FILENO);
+  for (std::vector<std::string> group;;) {
+    if (!lines.next(group, 512, 5)) {
+      std::fprintf(stderr, "mcp pub: cannot read standard input: %s\n", std::strerror(errno));
+      return 1;
+    }
+    if (group.empty()) return rc;
+    publish_group(group);
+  }
 }
 
 int sub(const broker_address& b, const sub_args& a) {

@@ -54,6 +54,19 @@ TEST_CASE("mcp-bench --embedded --messages 200000 --json: the last line parses a
   CHECK(r.out == "200000 200000 True True True 100\n");
 }
 
+TEST_CASE("mcp-bench --group: workers of one consumer group ack every message; the summary has the group keys") {
+  const std::string parse =
+      "python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); "
+      "print(d[\"published\"], d[\"consumed\"], d[\"acked\"] >= d[\"published\"], d[\"redelivered\"] >= 0, "
+      "d[\"acked_msgs_per_s\"] > 0, d[\"verified\"], d[\"params\"][\"group\"], d[\"params\"][\"workers\"])'";
+  const auto r = sh(bench() + " --embedded --messages 30000 --partitions 2 --group crew --workers 3 --credit 64 --json | " +
+                    parse);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "30000 30000 True True True True crew 3\n");
+  // --workers without --group is a usage error.
+  CHECK(sh(bench() + " --workers 3").exit_code == 2);
+}
+
 TEST_CASE("mcp-bench with a rate reports latency from scheduled send times") {
   const auto r = sh(bench() + " --embedded --messages 2000 --rate 20000 --batch 10 --durability none --json");
   CHECK(r.exit_code == 0);

@@ -4,11 +4,15 @@
 // (with --rate, from its *scheduled* send time, so a stalled broker cannot hide a
 // stall: coordinated omission corrected, as wrk2 does). One live line a second,
 // a summary at the end, --json for machines. Exit 1 if verification fails.
+// With --group, the consumers are members of one consumer group (--workers of
+// them) that ack every record; then verification is "every published message
+// acked at least once", and redeliveries are counted.
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +29,7 @@
 #include "tools/bench/histogram.h"
 #include "tools/bench/payload.h"
 #include "tools/client/client.h"
+#include "tools/client/group_consumer.h"
 
 using namespace mcp;
 using steady = std::chrono::steady_clock;
@@ -47,6 +52,9 @@ struct options {
   std::string durability = "sync";
   bool json = false;
   std::string topic;
+  std::string group;         // consumers are members of this group (empty: stream readers)
+  unsigned workers = 4;      // with --group: members
+  std::uint32_t credit = 256;  // with --group: records each member may hold unacked
 };
 
 std::uint64_t now_ns() {
@@ -57,6 +65,7 @@ std::uint64_t now_ns() {
 struct shared_state {
   std::atomic<std::uint64_t> published{0};
   std::atomic<std::uint64_t> consumed{0};
+  std::atomic<std::uint64_t> redelivered{0};  // --group: deliveries with a delivery count above 1
   std::atomic<std::uint64_t> errors{0};
   std::atomic<bool> producers_done{false};
   std::atomic<bool> stop_consumers{false};
@@ -194,6 +203,77 @@ void consume(const options& o, unsigned me, const std::map<std::uint32_t, std::u
   }
 }
 
+// A group member: takes leases, times each record, acks it. Remembers what it
+// acked as (partition << 48 | producer << 40 | sequence) for the check at the end.
+void consume_group(const options& o, const std::string& host, std::uint16_t port, shared_state& st,
+                   bench::histogram& hist, std::vector<std::uint64_t>& acked) {
+  client::group_consumer_options go;
+  go.host = host;
+  go.port = port;
+  go.topic = o.topic;
+  go.group = o.group;
+  go.credit = o.credit;
+  go.start = client::group_start::earliest();
+  go.client_name = "mcp-bench-worker";
+  auto gc = client::group_consumer::create(go);
+  if (!gc) return st.error("group member cannot subscribe: " + gc.error().message);
+  while (!st.stop_consumers.load()) {
+    auto batch = gc->poll(std::chrono::milliseconds(20));
+    if (!batch) {
+      // A lost connection releases this member's leases to the others; the next poll reconnects.
+      if (batch.error().code == client::local_error::disconnected) continue;
+      return st.error("group poll failed: " + batch.error().message);
+    }
+    const std::uint64_t t = now_ns();
+    std::uint64_t again = 0;
+    for (const auto& rec : *batch) {
+      bench::payload pl;
+      if (!bench::read_payload(rec.value, pl)) {
+        st.error(fmt::format("partition {} offset {}: not an mcp-bench message", rec.partition, rec.offset));
+        continue;
+      }
+      if (rec.delivery_count > 1) ++again;
+      hist.record(t > pl.send_ns ? (t - pl.send_ns) / 1000 : 0);
+      acked.push_back((static_cast<std::uint64_t>(rec.partition) << 48) | (static_cast<std::uint64_t>(pl.producer & 0xFF) << 40) |
+                      (pl.seq & ((std::uint64_t{1} << 40) - 1)));
+      gc->ack(rec);
+    }
+    st.redelivered.fetch_add(again, std::memory_order_relaxed);
+    st.consumed.fetch_add(batch->size(), std::memory_order_relaxed);
+  }
+  (void)gc->close();
+}
+
+// --group: each producer numbers its messages per partition from 0, so for every
+// (partition, producer) the acked sequence numbers must be dense from 0, and the
+// distinct messages acked must add up to what was published. Returns that count.
+std::uint64_t check_group_coverage(std::vector<std::vector<std::uint64_t>>& per_worker, std::uint64_t published,
+                                   shared_state& st) {
+  std::vector<std::uint64_t> all;
+  for (auto& v : per_worker) {
+    all.insert(all.end(), v.begin(), v.end());
+    std::vector<std::uint64_t>().swap(v);
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  constexpr std::uint64_t seq_mask = (std::uint64_t{1} << 40) - 1;
+  for (auto it = all.begin(); it != all.end();) {
+    const std::uint64_t stream = *it & ~seq_mask;
+    const auto end = std::lower_bound(it, all.end(), stream + seq_mask + 1);
+    const auto distinct = static_cast<std::uint64_t>(end - it);
+    const std::uint64_t last = *(end - 1) & seq_mask;
+    if (last + 1 != distinct) {
+      st.error(fmt::format("partition {} producer {}: {} distinct messages acked up to sequence {} (a gap)", stream >> 48,
+                           (stream >> 40) & 0xFF, distinct, last));
+    }
+    it = end;
+  }
+  if (all.size() != published) {
+    st.error(fmt::format("{} distinct messages acked of {} published", all.size(), published));
+  }
+  return all.size();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +296,11 @@ int main(int argc, char** argv) {
   app.add_option("--inflight", o.inflight, "unacknowledged batches per connection")->check(CLI::Range(1u, 1024u));
   app.add_option("--durability", o.durability, "sync | none | interval:MS (topic and embedded broker)");
   app.add_flag("--json", o.json, "print the summary as one JSON object on the last line");
+  auto* group_opt = app.add_option("--group", o.group, "consumers join this consumer group and ack every record");
+  app.add_option("--workers", o.workers, "with --group: group members (threads)")->check(CLI::Range(1u, 256u))->needs(group_opt);
+  app.add_option("--credit", o.credit, "with --group: records each member may hold unacked")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->needs(group_opt);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -265,13 +350,20 @@ int main(int argc, char** argv) {
   for (const auto& p : meta->topics[0]->partitions) port_of[p->partition] = p->port;
 
   shared_state st;
+  const bool grouped = !o.group.empty();
+  if (grouped) o.consumers = o.workers;
   std::vector<std::unique_ptr<bench::histogram>> hists;
   for (unsigned i = 0; i < o.consumers; ++i) hists.push_back(std::make_unique<bench::histogram>());
+  std::vector<std::vector<std::uint64_t>> acked_by(grouped ? o.consumers : 0);
   const auto t0 = steady::now();
   const auto deadline = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.duration));
   std::vector<std::thread> producers, consumers;
   for (unsigned i = 0; i < o.consumers; ++i) {
-    consumers.emplace_back([&, i] { consume(o, i, port_of, host, st, *hists[i]); });
+    if (grouped) {
+      consumers.emplace_back([&, i] { consume_group(o, host, port, st, *hists[i], acked_by[i]); });
+    } else {
+      consumers.emplace_back([&, i] { consume(o, i, port_of, host, st, *hists[i]); });
+    }
   }
   for (unsigned i = 0; i < o.producers; ++i) {
     const std::uint64_t quota = o.messages / o.producers + (i < o.messages % o.producers ? 1 : 0);
@@ -297,7 +389,8 @@ int main(int argc, char** argv) {
     }
     const auto pub = st.published.load(), con = st.consumed.load();
     if (con != last_con || pub != last_pub) last_progress = steady::now();
-    const bool caught_up = o.consumers == 0 || con >= pub;
+    // With a group, acks of redeliveries do not count toward catching up.
+    const bool caught_up = o.consumers == 0 || con - std::min(con, grouped ? st.redelivered.load() : 0) >= pub;
     if (done && (caught_up || steady::now() - last_progress > std::chrono::seconds(10) || st.errors > 0)) break;
     if (tick % 10 == 0) {
       bench::histogram live;
@@ -320,39 +413,56 @@ int main(int argc, char** argv) {
   bench::histogram all;
   for (const auto& h : hists) h->merge_into(all);
   const std::uint64_t published = st.published.load(), consumed = st.consumed.load();
+  // With a group, "consumed" counts distinct messages acked; acks of redeliveries come on top.
+  const std::uint64_t acks = consumed;
+  const std::uint64_t distinct = grouped ? check_group_coverage(acked_by, published, st) : consumed;
   const double pub_s = std::chrono::duration<double>(publish_end - t0).count();
   const double e2e_s = std::chrono::duration<double>(t_end - t0).count();
-  const bool verified = st.errors == 0 && (o.consumers == 0 || consumed == published);
+  const bool verified = st.errors == 0 && (o.consumers == 0 || distinct == published);
   const double pub_rate = static_cast<double>(published) / pub_s;
-  const double e2e_rate = static_cast<double>(consumed) / e2e_s;
+  const double e2e_rate = static_cast<double>(distinct) / e2e_s;
+  const double acked_rate = static_cast<double>(acks) / e2e_s;
   const double mb = pub_rate * static_cast<double>(o.size) / 1e6;
 
   std::printf("published %llu messages in %.2f s: %.0f msgs/s, %.1f MB/s (%zu-byte messages, batch %u, %s)\n",
               static_cast<unsigned long long>(published), pub_s, pub_rate, mb, o.size, o.batch, o.durability.c_str());
-  std::printf("consumed  %llu messages: %.0f msgs/s end to end\n", static_cast<unsigned long long>(consumed), e2e_rate);
+  std::printf("consumed  %llu messages: %.0f msgs/s end to end\n", static_cast<unsigned long long>(distinct), e2e_rate);
+  if (grouped) {
+    std::printf("group %s, %u workers: %llu acks (%.0f acked msgs/s), %llu redelivered\n", o.group.c_str(), o.workers,
+                static_cast<unsigned long long>(acks), acked_rate, static_cast<unsigned long long>(st.redelivered.load()));
+  }
   std::printf("e2e latency (us): p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu%s\n",
               static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
               static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
               static_cast<unsigned long long>(all.max()), o.rate > 0 ? " (from scheduled send times)" : "");
-  if (verified) {
+  if (verified && grouped) {
+    std::printf("verified: every published message acked by the group at least once\n");
+  } else if (verified) {
     std::printf("verified: every published message consumed exactly once, in order per partition\n");
   } else {
     std::printf("VERIFICATION FAILED: %llu problems; first: %s (published %llu, consumed %llu)\n",
                 static_cast<unsigned long long>(st.errors.load()), st.first_error.c_str(),
-                static_cast<unsigned long long>(published), static_cast<unsigned long long>(consumed));
+                static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct));
   }
   if (o.json) {
+    const std::string group_keys =
+        grouped ? fmt::format("\"acked\":{},\"acked_msgs_per_s\":{:.0f},\"redelivered\":{},", acks, acked_rate,
+                              st.redelivered.load())
+                : std::string();
+    const std::string group_params =
+        grouped ? fmt::format(",\"group\":\"{}\",\"workers\":{},\"credit\":{}", o.group, o.workers, o.credit) : std::string();
     std::printf(
-        "{\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
+        "{%s\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
         "\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"verified\":%s,"
         "\"errors\":%llu,\"params\":{\"producers\":%u,\"consumers\":%u,\"partitions\":%u,\"size\":%zu,\"batch\":%u,"
-        "\"rate\":%.0f,\"durability\":\"%s\",\"embedded\":%s}}\n",
-        static_cast<unsigned long long>(published), static_cast<unsigned long long>(consumed), pub_rate, e2e_rate, mb,
+        "\"rate\":%.0f,\"durability\":\"%s\",\"embedded\":%s%s}}\n",
+        group_keys.c_str(), static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct), pub_rate,
+        e2e_rate, mb,
         static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
         static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
         static_cast<unsigned long long>(all.max()), verified ? "true" : "false",
         static_cast<unsigned long long>(st.errors.load()), o.producers, o.consumers, o.partitions, o.size, o.batch, o.rate,
-        o.durability.c_str(), o.embedded ? "true" : "false");
+        o.durability.c_str(), o.embedded ? "true" : "false", group_params.c_str());
   }
   return verified ? 0 : 1;
 }

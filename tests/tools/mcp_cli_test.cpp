@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 #include <vector>
 #include <string>
@@ -137,6 +138,43 @@ TEST_CASE("pub --acks prints each line's offset as soon as it is acknowledged, b
   CHECK(ack1 == "0:0");
   CHECK(ack2 == "0:1");
   CHECK(t2 - t1 >= 1000);
+}
+
+TEST_CASE("sub --group: members of one group share the records, each printed once and acked; another group sees all") {
+  mcp::test::broker_process b;
+  REQUIRE(sh(mcp_cmd(b, "topic create work --partitions 2")).exit_code == 0);
+  REQUIRE(sh("printf 'a\\nb\\nc\\nd\\ne\\nf\\n' | " + mcp_cmd(b, "pub work")).exit_code == 0);
+  auto lines = [](const std::string& out) {
+    std::multiset<std::string> v;
+    std::istringstream in(out);
+    for (std::string l; std::getline(in, l);) v.insert(l);
+    return v;
+  };
+  auto first = sh(mcp_cmd(b, "sub work --group crew --count 3 --timeout-ms 3000"));
+  CHECK(first.exit_code == 0);
+  auto second = sh(mcp_cmd(b, "sub work --group crew --count 3 --timeout-ms 3000"));
+  CHECK(second.exit_code == 0);
+  auto both = lines(first.out);
+  const auto more = lines(second.out);
+  CHECK(both.size() == 3);
+  CHECK(more.size() == 3);
+  both.insert(more.begin(), more.end());
+  CHECK(both == std::multiset<std::string>{"a", "b", "c", "d", "e", "f"});
+  // Everything was acked: nothing is left for the group.
+  auto rest = sh(mcp_cmd(b, "sub work --group crew --timeout-ms 500"));
+  CHECK(rest.exit_code == 0);
+  CHECK(rest.out.empty());
+  // Another group gets every record, as JSON with its partition and offset.
+  auto other = sh(mcp_cmd(b, "sub work --group audit --timeout-ms 1000 --format json"));
+  CHECK(other.exit_code == 0);
+  CHECK(lines(other.out).size() == 6);
+  CHECK(other.out.find("\"value\":\"f\"") != std::string::npos);
+  // Bad combinations are usage errors.
+  CHECK(sh(mcp_cmd(b, "sub work --group crew --partition 1")).exit_code == 2);
+  CHECK(sh(mcp_cmd(b, "sub work --group crew --from 3")).exit_code == 2);
+  auto unknown = sh(mcp_cmd(b, "sub nosuch --group crew --timeout-ms 500"));
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.out.find("UNKNOWN_TOPIC") != std::string::npos);
 }
 
 TEST_CASE("group list and describe show a group's members, positions and lag") {

@@ -19,8 +19,10 @@
 #include "codec/data_messages.h"
 #include "storage/durability.h"
 #include "tools/client/client.h"
+#include "tools/mcp/group_commands.h"
 #include "tools/mcp/line_reader.h"
 #include "tools/mcp/preview.h"
+#include "tools/mcp/record_printer.h"
 
 namespace mcp::cli {
 
@@ -78,22 +80,6 @@ std::optional<fb::TopicMetadataT> describe_topic(const broker_address& b, connec
     }
   }
   return t;
-}
-
-std::string json_escape(std::span<const std::byte> b) {
-  std::string out;
-  for (const auto byte : b) {
-    const auto c = std::to_integer<unsigned char>(byte);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7F) {
-      out += fmt::format("\\u{:04x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
 }
 
 std::uint32_t partition_for(const std::optional<std::string>& key, std::uint32_t partitions, std::uint64_t seq) {
@@ -258,6 +244,7 @@ int pub(const broker_address& b, const pub_args& a) {
 }
 
 int sub(const broker_address& b, const sub_args& a) {
+  if (!a.group.empty()) return group_sub(b, a);
   auto c = open(b, "sub");
   if (!c) return 1;
   const auto t = describe_topic(b, *c, a.topic, "sub");
@@ -309,14 +296,7 @@ int sub(const broker_address& b, const sub_args& a) {
         return 1;
       }
       for (const auto& rec : f->records) {
-        if (a.format == "json") {
-          std::printf("{\"partition\":%u,\"offset\":%llu,\"timestamp\":%lld,\"key\":\"%s\",\"value\":\"%s\"}\n",
-                      r.partition, static_cast<unsigned long long>(rec.offset), static_cast<long long>(rec.timestamp_ms),
-                      json_escape(rec.key).c_str(), json_escape(rec.value).c_str());
-        } else {
-          std::fwrite(rec.value.data(), 1, rec.value.size(), stdout);
-          std::fputc('\n', stdout);
-        }
+        print_record(a.format, r.partition, rec);
         r.next = rec.offset + 1;
         last_message = std::chrono::steady_clock::now();
         if (a.count != 0 && ++printed >= a.count) {

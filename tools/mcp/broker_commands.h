@@ -43,6 +43,7 @@ struct sub_args {
   std::uint64_t count = 0;         // 0: no limit
   std::uint32_t timeout_ms = 5000; // exit after this long without a new message
   std::string format = "value";    // value | json
+  std::string group;               // join this consumer group (acks each record after printing it)
 };
 int sub(const broker_address& b, const sub_args& a);
 

@@ -10,5 +10,9 @@ namespace mcp::cli {
 
 int group_list(const broker_address& b);
 int group_describe(const broker_address& b, const std::string& name);
+// mcp sub TOPIC --group G: a member of the group that prints each record it is
+// leased, then acks it; --from earliest|latest|@TIMESTAMP_MS is where a new group
+// starts (an existing one resumes at its committed position).
+int group_sub(const broker_address& b, const sub_args& a);
 
 }  // namespace mcp::cli

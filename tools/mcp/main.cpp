@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   sc->add_option("--count", sa.count, "exit after this many messages (0: no limit)")->capture_default_str();
   sc->add_option("--timeout-ms", sa.timeout_ms, "exit after this long with no new message")->capture_default_str();
   sc->add_option("--format", sa.format, "value | json")->check(CLI::IsMember({"value", "json"}))->capture_default_str();
+  sc->add_option("--group", sa.group, "join this consumer group: each record goes to one member, acked after printing");
   broker_flag(sc);
 
   auto* grp = app.add_subcommand("group", "consumer groups: members, positions, leases, lag");

@@ -102,7 +102,8 @@ void shard::handle_admin(connection& c, const codec::frame_view& f) {
       r.config.partitions = tc->partitions();
       r.config.retention_bytes = tc->retention_bytes();
       r.config.retention_ms = tc->retention_ms();
-      if (tc->segment_bytes() > 0) r.config.segment_bytes = tc->segment_bytes();
+      if (tc->segment_bytes() != 0) r.config.segment_bytes = tc->segment_bytes();
+      if (tc->segment_ms() != 0) r.config.segment_ms = tc->segment_ms();
       switch (tc->durability()) {
         case fb::DurabilityKind::None: r.config.level = {storage::durability::kind::none, 0}; break;
         case fb::DurabilityKind::Sync: r.config.level = {storage::durability::kind::sync, 0}; break;

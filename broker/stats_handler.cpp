@@ -173,6 +173,7 @@ void shard::answer_metadata(connection& c, std::uint32_t correlation, const std:
     cb.add_retention_bytes(ts->config.retention_bytes);
     cb.add_retention_ms(ts->config.retention_ms);
     cb.add_segment_bytes(ts->config.segment_bytes);
+    cb.add_segment_ms(ts->config.segment_ms);
     const auto cfg = cb.Finish();
     fb::TopicMetadataBuilder tb(fbb);
     tb.add_name(n);

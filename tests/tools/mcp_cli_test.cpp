@@ -67,6 +67,25 @@ TEST_CASE("topic create, list, describe, delete") {
   CHECK(r.out.find("UNKNOWN_TOPIC") != std::string::npos);
 }
 
+TEST_CASE("topic create takes segment size and age; out-of-range values are refused with the reason") {
+  mcp::test::broker_process b;
+  auto r = sh(mcp_cmd(b, "topic create seg --segment-bytes 100"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("segment_bytes 100 is not in 4096..1073741824") != std::string::npos);
+  CHECK(r.out.find("INVALID_ARGUMENT") != std::string::npos);
+  r = sh(mcp_cmd(b, "topic create seg --segment-ms -5"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("segment_ms -5 is under 1000") != std::string::npos);
+  REQUIRE(sh(mcp_cmd(b, "topic create seg --segment-bytes 8192 --segment-ms 5000")).exit_code == 0);
+  r = sh(mcp_cmd(b, "topic describe seg"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("segment_bytes 8192, segment_ms 5000") != std::string::npos);
+  // Defaults when not given.
+  REQUIRE(sh(mcp_cmd(b, "topic create plain")).exit_code == 0);
+  r = sh(mcp_cmd(b, "topic describe plain"));
+  CHECK(r.out.find("segment_bytes 268435456, segment_ms 604800000") != std::string::npos);
+}
+
 TEST_CASE("pub prints PARTITION:OFFSET per line in input order; sub reads them back") {
   mcp::test::broker_process b;
   REQUIRE(sh(mcp_cmd(b, "topic create t --partitions 2")).exit_code == 0);

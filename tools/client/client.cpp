@@ -171,14 +171,19 @@ result<fb::HelloOkT> connection::hello(std::string_view client_name, std::uint8_
 
 result<void> connection::create_topic(std::string_view name, std::uint32_t partitions, fb::DurabilityKind durability,
                                       std::uint32_t interval_ms, std::int64_t retention_bytes, std::int64_t retention_ms) {
+  fb::TopicConfigT config;
+  config.partitions = partitions;
+  config.durability = durability;
+  config.durability_interval_ms = interval_ms;
+  config.retention_bytes = retention_bytes;
+  config.retention_ms = retention_ms;
+  return create_topic(name, config);
+}
+
+result<void> connection::create_topic(std::string_view name, const fb::TopicConfigT& config) {
   fb::CreateTopicT c;
   c.name = std::string(name);
-  c.config = std::make_unique<fb::TopicConfigT>();
-  c.config->partitions = partitions;
-  c.config->durability = durability;
-  c.config->durability_interval_ms = interval_ms;
-  c.config->retention_bytes = retention_bytes;
-  c.config->retention_ms = retention_ms;
+  c.config = std::make_unique<fb::TopicConfigT>(config);
   std::vector<std::byte> out;
   const auto corr = next_correlation();
   codec::append_control(out, opcode::create_topic, corr, c);

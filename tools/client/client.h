@@ -46,6 +46,8 @@ class connection {
   result<void> create_topic(std::string_view name, std::uint32_t partitions,
                             fb::DurabilityKind durability = fb::DurabilityKind::Default, std::uint32_t interval_ms = 0,
                             std::int64_t retention_bytes = -1, std::int64_t retention_ms = -1);
+  // Every setting of the topic (segment_bytes, segment_ms...); 0 / Default fields take the broker's defaults.
+  result<void> create_topic(std::string_view name, const fb::TopicConfigT& config);
   result<void> delete_topic(std::string_view name);
   result<fb::MetadataReplyT> metadata(const std::vector<std::string>& topics = {});
   // Consumer groups: members, positions, leases and lag (docs/groups.md); empty name: every group.

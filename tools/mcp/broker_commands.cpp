@@ -124,7 +124,15 @@ int topic_create(const broker_address& b, const topic_create_args& a) {
   }
   auto c = open(b, "topic create");
   if (!c) return 1;
-  if (auto r = c->create_topic(a.name, a.partitions, kind, interval, a.retention_bytes, a.retention_ms); !r) {
+  fb::TopicConfigT config;
+  config.partitions = a.partitions;
+  config.durability = kind;
+  config.durability_interval_ms = interval;
+  config.retention_bytes = a.retention_bytes;
+  config.retention_ms = a.retention_ms;
+  config.segment_bytes = a.segment_bytes;
+  config.segment_ms = a.segment_ms;
+  if (auto r = c->create_topic(a.name, config); !r) {
     complain("topic create", r.error());
     return 1;
   }
@@ -151,9 +159,9 @@ int topic_describe(const broker_address& b, const std::string& name) {
   if (!t) return 1;
   std::printf("topic %s: %zu partitions\n", name.c_str(), t->partitions.size());
   if (t->config) {
-    std::printf("retention_bytes %lld, retention_ms %lld, segment_bytes %lld\n",
+    std::printf("retention_bytes %lld, retention_ms %lld, segment_bytes %lld, segment_ms %lld\n",
                 static_cast<long long>(t->config->retention_bytes), static_cast<long long>(t->config->retention_ms),
-                static_cast<long long>(t->config->segment_bytes));
+                static_cast<long long>(t->config->segment_bytes), static_cast<long long>(t->config->segment_ms));
   }
   std::printf("%-10s %-6s %-6s %-14s %-14s %s\n", "partition", "shard", "port", "first_offset", "next_offset", "bytes");
   for (const auto& p : t->partitions) {

@@ -21,6 +21,8 @@ struct topic_create_args {
   std::string durability;  // empty: the broker's default
   std::int64_t retention_bytes = -1;
   std::int64_t retention_ms = -1;
+  std::int64_t segment_bytes = 0;  // 0: the broker's default
+  std::int64_t segment_ms = 0;     // 0: the broker's default
 };
 int topic_create(const broker_address& b, const topic_create_args& a);
 int topic_list(const broker_address& b);

@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   tc->add_option("--durability", create.durability, "sync | none | interval:MS (default: the broker's)");
   tc->add_option("--retention-bytes", create.retention_bytes, "per partition; -1 unlimited")->capture_default_str();
   tc->add_option("--retention-ms", create.retention_ms, "-1 unlimited")->capture_default_str();
+  tc->add_option("--segment-bytes", create.segment_bytes, "roll a segment at this size, 4096..1073741824 (0: broker default, 256 MiB)")
+      ->capture_default_str();
+  tc->add_option("--segment-ms", create.segment_ms, "roll a segment older than this, >= 1000 (0: broker default, 7 days)")
+      ->capture_default_str();
   broker_flag(tc);
   auto* tl = topic->add_subcommand("list", "list topics");
   broker_flag(tl);

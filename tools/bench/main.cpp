@@ -66,6 +66,7 @@ struct shared_state {
   std::atomic<std::uint64_t> published{0};
   std::atomic<std::uint64_t> consumed{0};
   std::atomic<std::uint64_t> redelivered{0};  // --group: deliveries with a delivery count above 1
+  std::atomic<std::uint64_t> reconnects{0};   // --group: members that lost their connection and subscribed again
   std::atomic<std::uint64_t> errors{0};
   std::atomic<bool> producers_done{false};
   std::atomic<bool> stop_consumers{false};
@@ -220,8 +221,14 @@ void consume_group(const options& o, const std::string& host, std::uint16_t port
   while (!st.stop_consumers.load()) {
     auto batch = gc->poll(std::chrono::milliseconds(20));
     if (!batch) {
-      // A lost connection releases this member's leases to the others; the next poll reconnects.
-      if (batch.error().code == client::local_error::disconnected) continue;
+      // A lost or stuck connection (the broker drops it, or its records stall past the
+      // consumer's timeout on an overloaded machine) releases this member's leases to the
+      // others and the next poll reconnects: what it held comes back as redeliveries.
+      const auto code = batch.error().code;
+      if (code == client::local_error::disconnected || code == client::local_error::timeout) {
+        st.reconnects.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       return st.error("group poll failed: " + batch.error().message);
     }
     const std::uint64_t t = now_ns();
@@ -428,8 +435,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(published), pub_s, pub_rate, mb, o.size, o.batch, o.durability.c_str());
   std::printf("consumed  %llu messages: %.0f msgs/s end to end\n", static_cast<unsigned long long>(distinct), e2e_rate);
   if (grouped) {
-    std::printf("group %s, %u workers: %llu acks (%.0f acked msgs/s), %llu redelivered\n", o.group.c_str(), o.workers,
-                static_cast<unsigned long long>(acks), acked_rate, static_cast<unsigned long long>(st.redelivered.load()));
+    std::printf("group %s, %u workers: %llu acks (%.0f acked msgs/s), %llu redelivered, %llu reconnects\n",
+                o.group.c_str(), o.workers, static_cast<unsigned long long>(acks), acked_rate,
+                static_cast<unsigned long long>(st.redelivered.load()), static_cast<unsigned long long>(st.reconnects.load()));
   }
   std::printf("e2e latency (us): p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu%s\n",
               static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
@@ -446,8 +454,8 @@ int main(int argc, char** argv) {
   }
   if (o.json) {
     const std::string group_keys =
-        grouped ? fmt::format("\"acked\":{},\"acked_msgs_per_s\":{:.0f},\"redelivered\":{},", acks, acked_rate,
-                              st.redelivered.load())
+        grouped ? fmt::format("\"acked\":{},\"acked_msgs_per_s\":{:.0f},\"redelivered\":{},\"reconnects\":{},", acks,
+                              acked_rate, st.redelivered.load(), st.reconnects.load())
                 : std::string();
     const std::string group_params =
         grouped ? fmt::format(",\"group\":\"{}\",\"workers\":{},\"credit\":{}", o.group, o.workers, o.credit) : std::string();

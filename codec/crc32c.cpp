@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <nmmintrin.h>
+#include <wmmintrin.h>
 #define MCP_CRC32C_X86 1
 #endif
 
@@ -171,5 +172,161 @@ std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc) noexcep
 }
 
 const char* crc32c_implementation() noexcept { return crc32c_hw_available() ? "sse4.2" : "portable"; }
+
+// ---------------------------------------------------------------- shifting a CRC register
+//
+// Polynomials mod P in the reflected representation of the CRC register: bit 31
+// is the coefficient of x^0, bit 0 that of x^31.
+
+namespace {
+
+// a * b mod P, bit by bit (zlib's multmodp, without its early exit).
+constexpr std::uint32_t multmodp(std::uint32_t a, std::uint32_t b) noexcept {
+  std::uint32_t p = 0;
+  for (int i = 0; i < 32; ++i) {
+    if ((a & (1u << (31 - i))) != 0) p ^= b;  // coefficient of x^i in a, times b * x^i
+    b = (b & 1u) != 0 ? (b >> 1) ^ poly : b >> 1;
+  }
+  return p;
+}
+
+// xpow[k] = x^(2^k) mod P.
+constexpr std::array<std::uint32_t, 64> make_xpow() {
+  std::array<std::uint32_t, 64> t{};
+  t[0] = 1u << 30;  // x^1
+  for (std::size_t k = 1; k < t.size(); ++k) t[k] = multmodp(t[k - 1], t[k - 1]);
+  return t;
+}
+constexpr std::array<std::uint32_t, 64> xpow = make_xpow();
+
+// x^e mod P.
+constexpr std::uint32_t xpow_mod(std::uint64_t e) noexcept {
+  std::uint32_t p = 1u << 31;  // x^0
+  for (std::size_t k = 0; e != 0; e >>= 1, ++k) {
+    if ((e & 1u) != 0) p = multmodp(xpow[k], p);
+  }
+  return p;
+}
+
+std::uint32_t shift_portable(std::uint32_t reg, std::size_t n) noexcept {
+  return multmodp(xpow_mod(std::uint64_t{n} * 8), reg);
+}
+
+#ifdef MCP_CRC32C_X86
+
+// hw_k[k] = x^(2^(k+3) - 33) mod P for k >= 3: the constant that shifts a register
+// by 2^k bytes through mul_hw. (x is invertible mod P, but these exponents never go
+// below zero, so no inverse is needed.)
+constexpr std::array<std::uint32_t, 61> make_hw_k() {
+  std::array<std::uint32_t, 61> t{};
+  for (std::size_t k = 3; k < t.size(); ++k) t[k] = xpow_mod((std::uint64_t{1} << (k + 3)) - 33);
+  return t;
+}
+constexpr std::array<std::uint32_t, 61> hw_k = make_hw_k();
+
+// a * b * x^33 mod P: the carry-less product of two reflected 32-bit values is
+// a*b*x in the reflected 64-bit representation, and crc32 of a 64-bit value from
+// register 0 multiplies it by x^32 and reduces it.
+__attribute__((target("sse4.2,pclmul"))) std::uint32_t mul_hw(std::uint32_t a, std::uint32_t b) noexcept {
+  const __m128i prod = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)),
+                                            _mm_cvtsi32_si128(static_cast<int>(b)), 0);
+  return static_cast<std::uint32_t>(_mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(prod))));
+}
+
+__attribute__((target("sse4.2"))) std::uint32_t shift_low_hw(std::uint32_t reg, std::size_t low) noexcept {
+  // 0..7 zero bytes, straight through the crc32 instruction.
+  if ((low & 4u) != 0) reg = _mm_crc32_u32(reg, 0);
+  if ((low & 2u) != 0) reg = _mm_crc32_u16(reg, 0);
+  if ((low & 1u) != 0) reg = _mm_crc32_u8(reg, 0);
+  return reg;
+}
+
+std::uint32_t hw_k_for(std::size_t hi) noexcept {  // hi: a non-zero multiple of 8 below 2^61
+  std::size_t bits = hi;
+  std::uint32_t k = hw_k[static_cast<std::size_t>(std::countr_zero(bits))];
+  for (bits &= bits - 1; bits != 0; bits &= bits - 1) {
+    k = mul_hw(k, hw_k[static_cast<std::size_t>(std::countr_zero(bits))]);  // x^(8a-33) * x^(8b-33) * x^33
+  }
+  return k;
+}
+
+bool detect_shift_hw() noexcept { return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul"); }
+
+#else
+
+bool detect_shift_hw() noexcept { return false; }
+
+#endif
+
+const bool g_shift_hw = detect_shift_hw();
+
+}  // namespace
+
+std::uint32_t crc32c_shifter::shift(std::uint32_t reg, std::size_t n) noexcept {
+#ifdef MCP_CRC32C_X86
+  if (g_shift_hw && n < (std::size_t{1} << 60)) {
+    reg = shift_low_hw(reg, n & 7u);
+    const std::size_t hi = n & ~std::size_t{7};
+    if (hi == 0) return reg;
+    if (hi != cached_n_) {
+      cached_k_ = hw_k_for(hi);
+      cached_n_ = hi;
+    }
+    return mul_hw(reg, cached_k_);
+  }
+#endif
+  return shift_portable(reg, n);
+}
+
+#ifdef MCP_CRC32C_X86
+namespace {
+__attribute__((target("sse4.2,pclmul"))) std::uint32_t patch24_hw(std::uint32_t crc, std::uint64_t d0, std::uint64_t d1,
+                                                                 std::uint64_t d2, std::size_t n, std::size_t& cached_n,
+                                                                 std::uint32_t& cached_k) noexcept {
+  std::uint64_t r = _mm_crc32_u64(0, d0);
+  r = _mm_crc32_u64(r, d1);
+  r = _mm_crc32_u64(r, d2);
+  auto reg = static_cast<std::uint32_t>(r);
+  if ((n & 4u) != 0) reg = _mm_crc32_u32(reg, 0);
+  if ((n & 2u) != 0) reg = _mm_crc32_u16(reg, 0);
+  if ((n & 1u) != 0) reg = _mm_crc32_u8(reg, 0);
+  const std::size_t hi = n & ~std::size_t{7};
+  if (hi != 0) {
+    if (hi != cached_n) {
+      cached_k = hw_k_for(hi);
+      cached_n = hi;
+    }
+    const __m128i prod = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(reg)),
+                                              _mm_cvtsi32_si128(static_cast<int>(cached_k)), 0);
+    reg = static_cast<std::uint32_t>(_mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(prod))));
+  }
+  return crc ^ reg;
+}
+}  // namespace
+#endif
+
+std::uint32_t crc32c_patch24(std::uint32_t crc, std::uint64_t d0, std::uint64_t d1, std::uint64_t d2, std::size_t len,
+                             crc32c_shifter& shifter) noexcept {
+#ifdef MCP_CRC32C_X86
+  if (g_shift_hw && len - 24 < (std::size_t{1} << 60)) {
+    return patch24_hw(crc, d0, d1, d2, len - 24, shifter.cached_n_, shifter.cached_k_);
+  }
+#endif
+  std::array<std::byte, 24> delta;
+  for (int i = 0; i < 8; ++i) {
+    delta[i] = static_cast<std::byte>(d0 >> (8 * i));
+    delta[8 + i] = static_cast<std::byte>(d1 >> (8 * i));
+    delta[16 + i] = static_cast<std::byte>(d2 >> (8 * i));
+  }
+  return crc32c_patch(crc, delta, len, shifter);
+}
+
+std::uint32_t crc32c_patch(std::uint32_t crc, std::span<const std::byte> delta, std::size_t len,
+                           crc32c_shifter& shifter) noexcept {
+  // The register over the change from 0 (crc32c undoes its own pre- and post-xor
+  // when started from ~0), carried over the unchanged rest as zeros.
+  const std::uint32_t reg = ~crc32c(delta, 0xFFFFFFFFu);
+  return crc ^ shifter.shift(reg, len - delta.size());
+}
 
 }  // namespace mcp::codec

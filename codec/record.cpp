@@ -116,14 +116,36 @@ result<record_view, errc> decode_record_frame(std::span<const std::byte> frame,
   return decode_record(r.frame.body);
 }
 
-void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms) noexcept {
+void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms,
+                  crc32c_shifter& shifter) noexcept {
+  // The stamped fields (attributes, offset, timestamp) all lie in the first 24
+  // bytes of the body, so the CRC is patched from the validated one
+  // (crc32c_patch24) instead of recomputed over the whole body: a record whose
+  // bytes changed after validation keeps a CRC that does not match, rather than
+  // getting a fresh one.
+  static_assert(rl::attributes_offset < 8 && rl::offset_offset == 8 && rl::timestamp_offset == 16);
   std::byte* b = frame.data() + header_size;
-  store_le<std::uint64_t>(b + rl::offset_offset, offset);
-  if (load_le<std::int64_t>(b + rl::timestamp_offset) == 0) {
-    store_le<std::int64_t>(b + rl::timestamp_offset, append_time_ms);
-    b[rl::attributes_offset] |= std::byte{rl::attr_broker_timestamp};
+  const auto w0 = load_le<std::uint64_t>(b);
+  const auto old_offset = load_le<std::uint64_t>(b + rl::offset_offset);
+  const auto old_ts = load_le<std::uint64_t>(b + rl::timestamp_offset);
+  std::uint64_t w0_new = w0;
+  std::uint64_t ts_new = old_ts;
+  if (old_ts == 0) {
+    ts_new = static_cast<std::uint64_t>(append_time_ms);
+    w0_new |= std::uint64_t{rl::attr_broker_timestamp} << (8 * rl::attributes_offset);
+    store_le<std::uint64_t>(b, w0_new);
+    store_le<std::uint64_t>(b + rl::timestamp_offset, ts_new);
   }
-  store_le<std::uint32_t>(frame.data() + crc_offset, crc32c(frame.subspan(header_size)));
+  store_le<std::uint64_t>(b + rl::offset_offset, offset);
+  const std::uint32_t crc = load_le<std::uint32_t>(frame.data() + crc_offset);
+  store_le<std::uint32_t>(frame.data() + crc_offset,
+                          crc32c_patch24(crc, w0 ^ w0_new, old_offset ^ offset, old_ts ^ ts_new,
+                                         frame.size() - header_size, shifter));
+}
+
+void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms) noexcept {
+  thread_local crc32c_shifter shifter;
+  stamp_record(frame, offset, append_time_ms, shifter);
 }
 
 std::uint64_t record_offset(std::span<const std::byte> frame) noexcept {

@@ -6,6 +6,7 @@
 #include <span>
 #include <string_view>
 
+#include "codec/crc32c.h"
 #include "codec/errc.h"
 #include "codec/frame_decoder.h"
 #include "codec/result.h"
@@ -69,8 +70,12 @@ result<record_view, errc> decode_record_frame(std::span<const std::byte> frame,
                                               const decoder_options& opts = {}) noexcept;
 
 // Sets the offset of an encoded RECORD frame, and its timestamp to
-// `append_time_ms` if the producer left it 0, then recomputes the CRC. The
-// frame must have been validated (validate_records).
+// `append_time_ms` if the producer left it 0, and updates the CRC for the change
+// (crc32c_patch: it does not read the rest of the body). The frame must have been
+// validated (validate_records): its CRC must be right before the stamp, and then
+// it is right after. `shifter` caches per record size; pass one for a batch.
+void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms,
+                  crc32c_shifter& shifter) noexcept;
 void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms) noexcept;
 
 // The offset stamped in an encoded RECORD frame (no validation).

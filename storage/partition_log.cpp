@@ -149,16 +149,18 @@ result<std::uint64_t> partition_log::append(std::span<std::byte> frames, std::ui
   const std::uint64_t pos = seg.reserve(frames.size(), count);
 
   // Stamp each record and note index entries at record boundaries. This walk is
-  // per record by nature (each carries its offset); it touches only headers and
-  // recomputes each CRC, with no copy.
+  // per record by nature (each carries its offset); it touches only the first
+  // bytes of each record and patches its CRC for them (codec::crc32c_patch), with
+  // no copy and no second pass over the record.
   std::int64_t max_ts = seg.max_ts();
   std::size_t at = 0;
   std::uint64_t offset = first;
   std::vector<segment::added_entries> added;
+  codec::crc32c_shifter shifter;
   while (at < frames.size()) {
     const std::size_t len = codec::length_field_size + codec::load_le<std::uint32_t>(frames.data() + at);
     const auto frame = frames.subspan(at, len);
-    codec::stamp_record(frame, offset, now_ms);
+    codec::stamp_record(frame, offset, now_ms, shifter);
     const auto a = seg.note_record(offset, pos + at, max_ts);
     if (a.offset_entry >= 0) added.push_back(a);
     max_ts = std::max(max_ts, codec::record_timestamp(frame));

@@ -86,3 +86,43 @@ TEST_CASE("hardware and portable agree on every length, alignment and on large b
   }
   CHECK(std::string_view(crc32c_implementation()) == "sse4.2");
 }
+
+TEST_CASE("crc32c_shifter::shift is the register after n zero bytes, for every n up to 300 and some large ones") {
+  std::mt19937 rng(7);
+  crc32c_shifter cached;
+  std::vector<std::byte> zeros(70000);
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{4096},
+                        std::size_t{65537}, std::size_t{69999}}) {
+    const std::uint32_t reg = rng();
+    // The register after n zero bytes from `reg`: crc32c() starts from ~crc and ends with ~.
+    const std::uint32_t want = ~crc32c_portable(std::span(zeros).first(n), ~reg);
+    crc32c_shifter fresh;
+    CHECK(fresh.shift(reg, n) == want);
+    CHECK(cached.shift(reg, n) == want);
+  }
+  for (std::size_t n = 0; n <= 300; ++n) {
+    const std::uint32_t reg = rng();
+    const std::uint32_t want = ~crc32c_portable(std::span(zeros).first(n), ~reg);
+    CHECK(cached.shift(reg, n) == want);
+    CHECK(cached.shift(reg, n) == want);  // the cached constant
+  }
+}
+
+TEST_CASE("crc32c_patch gives the CRC of the changed message without reading the rest") {
+  std::mt19937 rng(11);
+  crc32c_shifter shifter;
+  for (std::size_t len : {std::size_t{24}, std::size_t{25}, std::size_t{40}, std::size_t{141}, std::size_t{3000},
+                          std::size_t{10000}}) {
+    std::vector<std::byte> msg(len);
+    for (auto& b : msg) b = static_cast<std::byte>(rng());
+    for (std::size_t dlen : {std::size_t{0}, std::size_t{1}, std::size_t{8}, std::size_t{24}}) {
+      std::vector<std::byte> delta(dlen);
+      for (auto& b : delta) b = static_cast<std::byte>(rng());
+      std::vector<std::byte> changed = msg;
+      for (std::size_t i = 0; i < dlen; ++i) changed[i] ^= delta[i];
+      CHECK(crc32c_patch(crc32c(msg), delta, len, shifter) == crc32c(changed));
+      // A wrong CRC stays wrong.
+      CHECK(crc32c_patch(crc32c(msg) ^ 1u, delta, len, shifter) != crc32c(changed));
+    }
+  }
+}

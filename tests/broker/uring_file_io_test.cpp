@@ -2,6 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+#include <string_view>
+
 #include "storage/partition_log.h"
 #include "storage/sync_file_io.h"
 #include "tests/support/record_batch.h"
@@ -49,4 +55,85 @@ TEST_CASE("a partition log driven by the ring appends with sync and reads back a
   REQUIRE(again.has_value());
   CHECK((*again)->high_watermark() == 500);
   CHECK((*again)->verify().has_value());
+}
+
+namespace {
+
+struct io_result final : storage::io_callback {
+  std::vector<int> results;
+  void io_done(int res) noexcept override { results.push_back(res); }
+};
+
+std::string read_all(int fd) {
+  std::string s(4096, '\0');
+  const auto n = ::pread(fd, s.data(), s.size(), 0);
+  s.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
+  return s;
+}
+
+std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
+
+}  // namespace
+
+TEST_CASE("contiguous writes queued in one turn join one WRITEV; each still gets its own completion") {
+  mcp::test::temp_dir dir;
+  broker::io::ring r({.entries = 64}, broker::io::probe_features());
+  broker::io::uring_file_io io(r);
+  const auto path = dir.path() / "f";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  const int other = ::open((dir.path() / "g").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(other >= 0);
+  const std::string a = "aaaa", b = "bbbbbb", c = "cc", d = "dddd", x = "xyz";
+  io_result ra, rb, rc, rd, rx;
+  io.write_at(fd, 0, bytes_of(a), &ra);
+  io.write_at(other, 0, bytes_of(x), &rx);  // another file between them does not stop the join
+  io.write_at(fd, 4, bytes_of(b), &rb);
+  io.write_at(fd, 10, bytes_of(c), &rc);
+  io.write_at(fd, 20, bytes_of(d), &rd);  // not contiguous: its own write
+  CHECK(io.writes_coalesced() == 2);
+  CHECK(io.in_flight() == 3);
+  while (io.in_flight() > 0) r.run_once(1, 10'000'000);
+  CHECK(ra.results == std::vector<int>{4});
+  CHECK(rb.results == std::vector<int>{6});
+  CHECK(rc.results == std::vector<int>{2});
+  CHECK(rd.results == std::vector<int>{4});
+  CHECK(rx.results == std::vector<int>{3});
+  const std::string got = read_all(fd);
+  CHECK(got.substr(0, 12) == "aaaabbbbbbcc");
+  CHECK(got.substr(20) == "dddd");
+  CHECK(read_all(other) == "xyz");
+
+  // Once submitted, an SQE is not changed: the next write takes its own.
+  io_result re, rf;
+  const std::string e = "ee", f = "ff";
+  io.write_at(fd, 24, bytes_of(e), &re);
+  r.submit();
+  io.write_at(fd, 26, bytes_of(f), &rf);
+  CHECK(io.writes_coalesced() == 2);
+  while (io.in_flight() > 0) r.run_once(1, 10'000'000);
+  CHECK(re.results == std::vector<int>{2});
+  CHECK(rf.results == std::vector<int>{2});
+  CHECK(read_all(fd).substr(20) == "ddddeeff");
+  ::close(fd);
+  ::close(other);
+}
+
+TEST_CASE("a failed coalesced write fails every part") {
+  broker::io::ring r({.entries = 64}, broker::io::probe_features());
+  broker::io::uring_file_io io(r);
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  ::close(p[1]);
+  const std::string a = "aa", b = "bb";
+  io_result ra, rb;
+  io.write_at(p[0], 0, bytes_of(a), &ra);  // the read end of a pipe: EBADF
+  io.write_at(p[0], 2, bytes_of(b), &rb);
+  CHECK(io.writes_coalesced() == 1);
+  while (io.in_flight() > 0) r.run_once(1, 10'000'000);
+  REQUIRE(ra.results.size() == 1);
+  REQUIRE(rb.results.size() == 1);
+  CHECK(ra.results[0] < 0);
+  CHECK(rb.results[0] == ra.results[0]);
+  ::close(p[0]);
 }

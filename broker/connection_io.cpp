@@ -141,9 +141,35 @@ void shard::send_error(connection& c, std::uint32_t correlation, error_code code
   send_frame(c, std::move(f));
 }
 
+namespace {
+constexpr std::size_t coalesce_frame_max = 4 << 10;  // a frame this small is copied to join a send
+constexpr std::size_t coalesce_send_max = 64 << 10;
+
+// Small byte frames queued behind the front one (the ACKs of a group commit, say)
+// join it, in order, so they leave in one send: one SEND, one TCP segment and one
+// wake-up of the peer instead of one each. Only small frames are copied, and only
+// into a front chunk that is small itself.
+void coalesce_small_frames(connection& c) {
+  if (c.out.front().len > coalesce_frame_max) return;
+  while (c.out.size() > 1) {
+    // Erasing the second element of a deque moves the first: no reference outlives it.
+    out_chunk& front = c.out.front();
+    const out_chunk& next = c.out[1];
+    if (next.k != out_chunk::kind::bytes || next.sent != 0 || next.len > coalesce_frame_max ||
+        front.len + next.len > coalesce_send_max) {
+      break;
+    }
+    front.bytes.insert(front.bytes.end(), next.bytes.begin(), next.bytes.end());
+    front.len += next.len;
+    c.out.erase(c.out.begin() + 1);
+  }
+}
+}  // namespace
+
 // Starts the next step of the front chunk if nothing targets the socket now.
 void shard::pump(connection& c) {
   if (c.send_in_flight || c.read_in_flight || c.out.empty()) return;
+  if (c.out.front().k == out_chunk::kind::bytes) coalesce_small_frames(c);
   out_chunk& ch = c.out.front();
   switch (ch.k) {
     case out_chunk::kind::bytes: {

@@ -61,8 +61,8 @@ void shard::owner_pull(group_pull&& p) {
     for (std::size_t k = 0; k < order.size() && left > 0; ++k) {
       const std::uint32_t part = order[(first + k) % order.size()];
       group_lease_table* table = lease_table(*t, part, p.group, &p.setup);
-      table->skip_to(t->partitions[part].log->log_start());
       const storage::partition_log& plog = *t->partitions[part].log;
+      table->skip_to(plog.log_start());
       for (const auto& r : table->take(p.member, now, left, plog.high_watermark())) {
         std::uint64_t at = r.first;
         const std::uint64_t end = r.first + r.count;

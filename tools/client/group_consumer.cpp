@@ -13,6 +13,7 @@
 #include "codec/data_messages.h"
 #include "codec/frame_encoder.h"
 #include "tools/client/client.h"
+#include "tools/client/record_frames.h"
 
 namespace mcp::client {
 
@@ -287,25 +288,20 @@ struct group_consumer::state {
       deferred = std::move(failed);
     }
     // Views are made only now: the buffer no longer grows.
-    const codec::decoder_options no_recheck{1u << 30, false};  // CRCs were checked on receipt
     for (const auto& p : pieces) {
-      auto rest = std::span<const std::byte>(batch.buffer_).subspan(p.begin, p.end - p.begin);
-      while (!rest.empty()) {
-        const auto pf = codec::parse_frame(rest, no_recheck);
-        const bool framed = pf.status == codec::errc::ok;
-        const auto rec = codec::decode_record(framed ? pf.frame.body : std::span<const std::byte>{});
-        if (!framed || !rec) {
-          disconnect();
-          return unexpected{make_error(local_error::protocol,
-                                       fmt::format("a delivered record of partition {} is malformed", p.partition))};
-        }
+      const auto bytes = std::span<const std::byte>(batch.buffer_).subspan(p.begin, p.end - p.begin);
+      const bool ok = for_each_record_frame(bytes, [&](const codec::record_view& rec) {
         group_record r;
-        static_cast<codec::record_view&>(r) = *rec;
+        static_cast<codec::record_view&>(r) = rec;
         r.partition = p.partition;
         r.delivery_count = p.delivery_count;
         r.session = session;
         batch.records_.push_back(r);
-        rest = rest.subspan(pf.frame.bytes.size());
+      });
+      if (!ok) {
+        disconnect();
+        return unexpected{make_error(local_error::protocol,
+                                     fmt::format("a delivered record of partition {} is malformed", p.partition))};
       }
     }
     return batch;

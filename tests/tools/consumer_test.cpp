@@ -130,6 +130,36 @@ TEST_CASE("every partition of a topic, across shards, each in offset order") {
   }
 }
 
+TEST_CASE("a chosen set of partitions, and only those") {
+  broker_process b;
+  mcp::test::create_topic(b, "some", 4);
+  for (std::uint32_t p = 0; p < 4; ++p) publish(b, "some", p, {"p" + std::to_string(p)});
+  auto opts = mcp::test::consumer_opts(b, "some");
+  opts.partitions = {3, 1};
+  auto c = client::consumer::create(opts);
+  REQUIRE(c.has_value());
+  CHECK(c->assignment() == std::vector<std::uint32_t>{1, 3});
+  std::multiset<std::string> got;
+  for (int i = 0; i < 10 && got.size() < 2; ++i) {
+    auto batch = c->poll(500ms);
+    REQUIRE(batch.has_value());
+    for (const auto& r : *batch) {
+      CHECK((r.partition == 1 || r.partition == 3));
+      got.insert(string_of(r.value));
+    }
+  }
+  CHECK(got == std::multiset<std::string>{"p1", "p3"});
+  auto more = c->poll(200ms);  // nothing from partitions 0 and 2 comes later either
+  REQUIRE(more.has_value());
+  CHECK(more->empty());
+
+  opts.partitions = {2, 9};
+  auto bad = client::consumer::create(opts);
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == mcp::codec::error_code::unknown_partition);
+  CHECK(bad.error().message.find("no partition 9") != std::string::npos);
+}
+
 TEST_CASE("a long poll wakes up when a record arrives") {
   broker_process b;
   mcp::test::create_topic(b, "lp", 1);

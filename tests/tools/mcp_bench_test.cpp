@@ -74,6 +74,18 @@ TEST_CASE("mcp-bench with a rate reports latency from scheduled send times") {
   CHECK(last_line(r.out).find("\"rate\":20000") != std::string::npos);
 }
 
+TEST_CASE("mcp-bench --linger-us: batches of what is due, still no faster than the rate, every message verified") {
+  const std::string parse =
+      " | tail -n 1 | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); "
+      "print(d[\"published\"], d[\"consumed\"], d[\"verified\"], d[\"params\"][\"linger_us\"], "
+      "d[\"publish_msgs_per_s\"] <= 20000 * 1.2)'";
+  const auto r = sh(bench() + " --embedded --messages 4000 --partitions 2 --rate 20000 --linger-us 200 --durability none --json" +
+                    parse);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "4000 4000 True 200 True\n");
+  CHECK(sh(bench() + " --rate 1000 --linger-us -2").exit_code == 2);
+}
+
 TEST_CASE("mcp-bench refuses bad flags with exit code 2") {
   CHECK(sh(bench() + " --size 3").exit_code == 2);
   CHECK(sh(bench() + " --messages 10 --duration 5").exit_code == 2);

@@ -10,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +31,7 @@
 #include "tools/bench/histogram.h"
 #include "tools/bench/payload.h"
 #include "tools/client/client.h"
+#include "tools/client/consumer.h"
 #include "tools/client/group_consumer.h"
 
 using namespace mcp;
@@ -49,6 +52,7 @@ struct options {
   double rate = 0;
   std::uint32_t batch = 64;
   unsigned inflight = 8;
+  std::int64_t linger_us = -1;  // with --rate: how long a batch waits after its first message is due; -1: until full
   std::string durability = "sync";
   bool json = false;
   std::string topic;
@@ -107,6 +111,8 @@ void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::u
   std::vector<std::string> values(o.batch, std::string(o.size, '.'));
   std::vector<codec::record_input> recs(o.batch);
   const double per_producer_rate = o.rate > 0 ? o.rate / o.producers : 0;
+  // The default 50 us timer slack would be added to every scheduled send.
+  if (per_producer_rate > 0) ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   const std::uint64_t start_ns = now_ns();
   std::uint64_t sent = 0;
   std::size_t next_part = 0;
@@ -121,20 +127,74 @@ void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::u
     st.published.fetch_add(a->count, std::memory_order_relaxed);
     return true;
   };
+  // Every ACK already here, on every connection, without waiting; with `wait`,
+  // first waits (poll) until one arrives on any connection.
+  auto reap = [&](bool wait) -> bool {
+    std::vector<pollfd> fds;
+    std::vector<std::uint16_t> ports;
+    for (auto& [port, c] : conns) {
+      if (pending[port] == 0) continue;
+      fds.push_back({c.fd(), POLLIN, 0});
+      ports.push_back(port);
+    }
+    if (wait && !fds.empty()) ::poll(fds.data(), fds.size(), 10000);
+    for (const auto port : ports) {
+      while (pending[port] > 0) {
+        auto f = conns.at(port).try_next_frame(0);
+        if (!f) return st.error("publish failed: " + f.error().message), false;
+        if (!*f) break;
+        --pending[port];
+        if ((*f)->header.op != codec::opcode::ack) {
+          return st.error(fmt::format("publish failed: {} in answer to PUBLISH", codec::opcode_name((*f)->header.op))), false;
+        }
+        const auto a = codec::decode_ack((*f)->body);
+        if (!a) return st.error("publish failed: malformed ACK"), false;
+        st.published.fetch_add(a->count, std::memory_order_relaxed);
+      }
+    }
+    return true;
+  };
   while ((o.messages == 0 || sent < quota) && (o.messages != 0 || steady::now() < deadline)) {
-    const std::uint32_t p = parts[next_part++ % parts.size()];
-    const std::uint16_t port = port_of.at(p);
-    const std::uint32_t n =
+    std::uint32_t p = parts[next_part++ % parts.size()];
+    std::uint16_t port = port_of.at(p);
+    std::uint32_t n =
         o.messages == 0 ? o.batch : static_cast<std::uint32_t>(std::min<std::uint64_t>(o.batch, quota - sent));
-    std::uint64_t due = 0;
     if (per_producer_rate > 0) {
-      // A batch leaves when its last message is due: no message goes out before its
-      // scheduled time, so the wait of the batch's first messages counts as latency.
-      due = start_ns + static_cast<std::uint64_t>(static_cast<double>(sent + n - 1) * 1e9 / per_producer_rate);
+      // No message goes out before its scheduled time. By default a batch leaves
+      // when its last message is due, so it is always full; with --linger-us L it
+      // leaves L after its first message is due, with every message due by then
+      // (at most --batch), as a client with a linger time does. Either way, while
+      // the broker holds --inflight batches unacknowledged, due messages pile up.
       // Sleep, not spin: on a machine shared with the broker a spinning generator takes
       // the broker's CPU. Oversleeping is charged to latency (the clock starts at `due`).
-      const std::uint64_t now = now_ns();
-      if (now < due) std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
+      const auto due_at = [&](std::uint64_t i) {
+        return start_ns + static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / per_producer_rate);
+      };
+      const std::uint64_t due =
+          o.linger_us < 0 ? due_at(sent + n - 1) : due_at(sent) + static_cast<std::uint64_t>(o.linger_us) * 1000;
+      std::uint64_t now = now_ns();
+      if (now < due) {
+        std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
+        now = now_ns();
+      }
+      if (o.linger_us >= 0) {
+        const auto due_by_now =
+            static_cast<std::uint64_t>(static_cast<double>(now - start_ns) * per_producer_rate / 1e9) + 1;
+        n = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(due_by_now > sent ? due_by_now - sent : 1, 1, n));
+      }
+      // Like a client's partitioner that skips a partition with a full queue: the
+      // batch goes to the next partition whose connection has room, and only when
+      // none has does the producer wait, for an ACK from any of them.
+      if (!reap(false)) return;
+      for (std::size_t tried = 0;; ++tried) {
+        if (pending[port] < o.inflight) break;
+        if (tried >= parts.size()) {
+          if (!reap(true)) return;
+          tried = 0;
+        }
+        p = parts[next_part++ % parts.size()];
+        port = port_of.at(p);
+      }
     }
     const std::uint64_t t = now_ns();
     for (std::uint32_t k = 0; k < n; ++k) {
@@ -161,48 +221,41 @@ void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::u
   }
 }
 
-void consume(const options& o, unsigned me, const std::map<std::uint32_t, std::uint16_t>& port_of, const std::string& host,
-             shared_state& st, bench::histogram& hist) {
-  const auto parts = share_of(me, o.consumers, o.partitions);
-  struct reader {
-    std::uint32_t partition;
-    client::connection* conn;
-    std::uint64_t next = 0;
-  };
-  std::map<std::uint16_t, client::connection> conns;
-  std::vector<reader> readers;
-  for (const auto p : parts) {
-    const auto port = port_of.at(p);
-    if (conns.count(port) == 0) {
-      auto c = client::connection::connect(host, port);
-      if (!c || !c->hello("mcp-bench-consumer")) return st.error("consumer cannot connect");
-      conns.emplace(port, std::move(*c));
-    }
-    readers.push_back({p, &conns.at(port), 0});
-  }
+// A stream reader of its share of the partitions, through the client library's
+// consumer: one long-poll FETCH in flight per partition, so a quiet partition
+// never holds up a busy one.
+void consume(const options& o, unsigned me, const std::string& host, std::uint16_t port, shared_state& st,
+             bench::histogram& hist) {
+  client::consumer_options co;
+  co.host = host;
+  co.port = port;
+  co.topic = o.topic;
+  co.partitions = share_of(me, o.consumers, o.partitions);
+  if (co.partitions.empty()) return;
+  co.client_name = "mcp-bench-consumer";
+  co.max_wait_ms = 100;
+  auto c = client::consumer::create(co);
+  if (!c) return st.error("consumer cannot start: " + c.error().message);
   std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> expected;  // (partition, producer) -> next seq
   while (!st.stop_consumers.load()) {
-    for (auto& r : readers) {
-      auto f = r.conn->fetch(o.topic, r.partition, r.next, 1 << 20, readers.size() == 1 ? 100 : 10);
-      if (!f) return st.error("fetch failed: " + f.error().message);
-      const std::uint64_t t = now_ns();
-      for (const auto& rec : f->records) {
-        bench::payload pl;
-        if (!bench::read_payload(rec.value, pl)) {
-          st.error(fmt::format("partition {} offset {}: not an mcp-bench message", r.partition, rec.offset));
-          continue;
-        }
-        auto& want = expected[{r.partition, pl.producer}];
-        if (pl.seq != want) {
-          st.error(fmt::format("partition {} offset {}: producer {} sequence {} where {} was expected ({})", r.partition,
-                               rec.offset, pl.producer, pl.seq, want, pl.seq < want ? "duplicate" : "gap"));
-        }
-        want = pl.seq + 1;
-        hist.record(t > pl.send_ns ? (t - pl.send_ns) / 1000 : 0);
-        r.next = rec.offset + 1;
+    auto batch = c->poll(std::chrono::milliseconds(20));
+    if (!batch) return st.error("fetch failed: " + batch.error().message);
+    const std::uint64_t t = now_ns();
+    for (const auto& rec : *batch) {
+      bench::payload pl;
+      if (!bench::read_payload(rec.value, pl)) {
+        st.error(fmt::format("partition {} offset {}: not an mcp-bench message", rec.partition, rec.offset));
+        continue;
       }
-      st.consumed.fetch_add(f->records.size(), std::memory_order_relaxed);
+      auto& want = expected[{rec.partition, pl.producer}];
+      if (pl.seq != want) {
+        st.error(fmt::format("partition {} offset {}: producer {} sequence {} where {} was expected ({})", rec.partition,
+                             rec.offset, pl.producer, pl.seq, want, pl.seq < want ? "duplicate" : "gap"));
+      }
+      want = pl.seq + 1;
+      hist.record(t > pl.send_ns ? (t - pl.send_ns) / 1000 : 0);
     }
+    st.consumed.fetch_add(batch->size(), std::memory_order_relaxed);
   }
 }
 
@@ -302,6 +355,11 @@ int main(int argc, char** argv) {
   app.add_option("--duration", o.duration, "seconds to publish for")->excludes(msgs)->check(CLI::Range(0.1, 3600.0));
   app.add_option("--rate", o.rate, "messages per second over all producers; 0 = flat out");
   app.add_option("--batch", o.batch, "messages per PUBLISH")->check(CLI::Range(1u, 100000u));
+  app.add_option("--linger-us", o.linger_us,
+                 "with --rate: a batch leaves this long after its first message is due, with every message due by "
+                 "then; -1: when its last message is due (full batches)")
+      ->check(CLI::Range(std::int64_t{-1}, std::int64_t{10'000'000}))
+      ->capture_default_str();
   app.add_option("--inflight", o.inflight, "unacknowledged batches per connection")->check(CLI::Range(1u, 1024u));
   app.add_option("--durability", o.durability, "sync | none | interval:MS (topic and embedded broker)");
   app.add_flag("--json", o.json, "print the summary as one JSON object on the last line");
@@ -371,7 +429,7 @@ int main(int argc, char** argv) {
     if (grouped) {
       consumers.emplace_back([&, i] { consume_group(o, host, port, st, *hists[i], acked_by[i]); });
     } else {
-      consumers.emplace_back([&, i] { consume(o, i, port_of, host, st, *hists[i]); });
+      consumers.emplace_back([&, i] { consume(o, i, host, port, st, *hists[i]); });
     }
   }
   for (unsigned i = 0; i < o.producers; ++i) {
@@ -465,14 +523,14 @@ int main(int argc, char** argv) {
         "{%s\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
         "\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"verified\":%s,"
         "\"errors\":%llu,\"params\":{\"producers\":%u,\"consumers\":%u,\"partitions\":%u,\"size\":%zu,\"batch\":%u,"
-        "\"rate\":%.0f,\"durability\":\"%s\",\"embedded\":%s%s}}\n",
+        "\"rate\":%.0f,\"linger_us\":%lld,\"durability\":\"%s\",\"embedded\":%s%s}}\n",
         group_keys.c_str(), static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct), pub_rate,
         e2e_rate, mb,
         static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
         static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
         static_cast<unsigned long long>(all.max()), verified ? "true" : "false",
         static_cast<unsigned long long>(st.errors.load()), o.producers, o.consumers, o.partitions, o.size, o.batch, o.rate,
-        o.durability.c_str(), o.embedded ? "true" : "false", group_params.c_str());
+        static_cast<long long>(o.linger_us), o.durability.c_str(), o.embedded ? "true" : "false", group_params.c_str());
   }
   return verified ? 0 : 1;
 }

@@ -263,10 +263,12 @@ result<consumer> consumer::create(consumer_options opts) {
   auto s = std::make_unique<state>();
   s->opts = std::move(opts);
   s->route = std::move(*route);
-  if (s->opts.partition && *s->opts.partition >= s->route.partitions) {
-    return unexpected{client_error{error_code::unknown_partition,
-                                   fmt::format("topic '{}' has {} partitions, no partition {}", s->opts.topic,
-                                               s->route.partitions, *s->opts.partition)}};
+  if (s->opts.partition) s->opts.partitions = {*s->opts.partition};
+  for (const std::uint32_t p : s->opts.partitions) {
+    if (p >= s->route.partitions) {
+      return unexpected{client_error{error_code::unknown_partition, fmt::format("topic '{}' has {} partitions, no partition {}",
+                                                                                 s->opts.topic, s->route.partitions, p)}};
+    }
   }
   const auto from = s->opts.start.from;
   if (from == start_position::kind::earliest || from == start_position::kind::latest) {
@@ -276,8 +278,9 @@ result<consumer> consumer::create(consumer_options opts) {
       return unexpected{r.error()};
     }
   }
+  const auto& wanted = s->opts.partitions;
   for (std::uint32_t p = 0; p < s->route.partitions; ++p) {
-    if (s->opts.partition && *s->opts.partition != p) continue;
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), p) == wanted.end()) continue;
     cursor c;
     c.partition = p;
     (void)s->place(c, s->opts.start, s->route);

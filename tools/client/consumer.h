@@ -40,7 +40,8 @@ struct consumer_options {
   std::string host = "127.0.0.1";  // the broker's main address (bootstrap)
   std::uint16_t port = 0;
   std::string topic;
-  std::optional<std::uint32_t> partition;  // empty: every partition of the topic
+  std::optional<std::uint32_t> partition;  // empty: every partition of the topic (or of `partitions`)
+  std::vector<std::uint32_t> partitions;   // with no `partition`: read these; empty: every partition
   start_position start = start_position::earliest();
   std::string client_name = "mcp-consumer";
   std::uint32_t max_wait_ms = 500;           // long poll: how long the broker holds a FETCH at the end of the log

@@ -365,34 +365,15 @@ result<log_slice> partition_log::locate(std::uint64_t offset, std::uint64_t max_
     out.last_offset = visible_next(*s) - 1;
     return out;
   }
-  // Use an index entry inside the budget as the end when there is one after the start.
+  // Use an index entry inside the budget as the start of the walk when there is
+  // one after the start; the first record always goes, so a reader moves on.
   const index_entry e = s->index().floor_position(static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, 0xFFFFFFFFu)));
-  if (e.pos > *pos) {
-    // Walk on from that entry while whole records still fit.
-    std::uint64_t end = e.pos;
-    std::uint64_t next = s->base() + e.rel;
-    while (end < vsize) {
-      auto r = s->read_record_at(end, vsize);
-      if (!r) return unexpected{r.error()};
-      if (end + r->size > limit) break;
-      end += r->size;
-      ++next;
-    }
-    out.bytes = end - *pos;
-    out.last_offset = next - 1;
-    return out;
-  }
-  std::uint64_t end = *pos;
-  std::uint64_t next = offset;
-  while (end < vsize) {
-    auto r = s->read_record_at(end, vsize);
-    if (!r) return unexpected{r.error()};
-    if (end > *pos && end + r->size > limit) break;  // the first record always goes
-    end += r->size;
-    ++next;
-  }
-  out.bytes = end - *pos;
-  out.last_offset = next - 1;
+  const bool from_entry = e.pos > *pos;
+  auto w = from_entry ? s->walk(e.pos, s->base() + e.rel, ~std::uint64_t{0}, limit, false, vsize)
+                      : s->walk(*pos, offset, ~std::uint64_t{0}, limit, true, vsize);
+  if (!w) return unexpected{w.error()};
+  out.bytes = w->pos - *pos;
+  out.last_offset = w->offset - 1;
   return out;
 }
 

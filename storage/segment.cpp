@@ -340,22 +340,59 @@ result<segment::record_at> segment::read_record_at(std::uint64_t pos, std::uint6
   return r;
 }
 
+result<segment::walk_end> segment::walk(std::uint64_t pos, std::uint64_t offset, std::uint64_t stop_offset,
+                                         std::uint64_t stop_pos, bool take_first, std::uint64_t visible_size) const {
+  // One pread brings the headers of every record in a chunk (an index interval
+  // of 100-byte records is ~26 of them): a walk costs a syscall per chunk, not
+  // per record. Only each record's first bytes are needed, so a record larger
+  // than the chunk is skipped over, not read.
+  constexpr std::size_t chunk = 16u << 10;
+  std::byte buf[chunk];
+  std::uint64_t buf_pos = 0, buf_len = 0;  // the file bytes [buf_pos, buf_pos + buf_len) are in buf
+  bool first = true;
+  while (offset < stop_offset && pos < visible_size) {
+    if (pos + record_peek > visible_size) {
+      return fail(errc::corrupt, fmt::format("{}: no record at byte {}", log_path_.string(), pos));
+    }
+    if (pos < buf_pos || pos + record_peek > buf_pos + buf_len) {
+      buf_pos = pos;
+      buf_len = std::min<std::uint64_t>(chunk, visible_size - pos);
+      if (!pread_all(log_fd_, buf, static_cast<std::size_t>(buf_len), pos)) {
+        return fail(errc::io_error, errno_text(log_path_, "read"));
+      }
+    }
+    const std::byte* b = buf + (pos - buf_pos);
+    if (load_le<std::uint16_t>(b + codec::magic_offset) != codec::magic ||
+        static_cast<codec::opcode>(b[codec::opcode_offset]) != codec::opcode::record) {
+      return fail(errc::corrupt, fmt::format("{}: no record header at byte {}", log_path_.string(), pos));
+    }
+    const std::uint64_t size = codec::length_field_size + load_le<std::uint32_t>(b);
+    const auto rec_offset = load_le<std::uint64_t>(b + codec::header_size + codec::record_layout::offset_offset);
+    if (size < record_peek || pos + size > visible_size) {
+      return fail(errc::corrupt, fmt::format("{}: record at byte {} runs past the end", log_path_.string(), pos));
+    }
+    if (rec_offset != offset) {
+      return fail(errc::corrupt, fmt::format("{}: record at byte {} has offset {}, expected {}", log_path_.string(),
+                                             pos, rec_offset, offset));
+    }
+    if (pos + size > stop_pos && !(first && take_first)) break;
+    first = false;
+    pos += size;
+    ++offset;
+  }
+  return walk_end{pos, offset};
+}
+
 result<std::uint64_t> segment::position_of(std::uint64_t offset, std::uint64_t visible_size) const {
   const index_entry e = index_.floor(static_cast<std::uint32_t>(offset - base_));
-  std::uint64_t pos = e.pos;
-  std::uint64_t cur = base_ + e.rel;
   // Walk at most one index interval of records (plus one oversized batch).
-  while (cur < offset) {
-    auto r = read_record_at(pos, visible_size);
-    if (!r) return unexpected{r.error()};
-    if (r->offset != cur) {
-      return fail(errc::corrupt, fmt::format("{}: record at byte {} has offset {}, expected {}",
-                                             log_path_.string(), pos, r->offset, cur));
-    }
-    pos += r->size;
-    ++cur;
+  auto w = walk(e.pos, base_ + e.rel, offset, ~std::uint64_t{0}, false, visible_size);
+  if (!w) return unexpected{w.error()};
+  if (w->offset != offset) {
+    return fail(errc::corrupt, fmt::format("{}: no record with offset {} before byte {}", log_path_.string(), offset,
+                                           visible_size));
   }
-  return pos;
+  return w->pos;
 }
 
 scan_result segment::scan_all() const {

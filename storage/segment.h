@@ -90,6 +90,19 @@ class segment {
   };
   result<record_at> read_record_at(std::uint64_t pos, std::uint64_t visible_size) const;
 
+  // Walks record headers forward from the record at `pos` (which has `offset`),
+  // reading the file in chunks of several records per pread, and stops at the
+  // first record that has offset `stop_offset`, or that would end past
+  // `stop_pos` (unless it is the first and `take_first`), or at `visible_size`.
+  // Returns where it stopped: the position and offset of that next record.
+  // Checks each header (magic, opcode, size) and offset continuity.
+  struct walk_end {
+    std::uint64_t pos = 0;
+    std::uint64_t offset = 0;
+  };
+  result<walk_end> walk(std::uint64_t pos, std::uint64_t offset, std::uint64_t stop_offset, std::uint64_t stop_pos,
+                        bool take_first, std::uint64_t visible_size) const;
+
   // Validates every record of the file (CRC, layout, offset continuity) from the start.
   scan_result scan_all() const;
   // Writes the whole in-memory indexes to their files (used when sealing and at

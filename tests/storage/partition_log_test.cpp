@@ -117,6 +117,49 @@ TEST_CASE("append assigns dense offsets and reads back byte-exact across segment
   }
 }
 
+TEST_CASE("lookups walk record headers across read chunks and over records larger than a chunk") {
+  // A sparse index (one entry per 1 MiB) makes every lookup a long walk: many
+  // 16 KiB read chunks, with 40 KiB records in between that the walk skips over.
+  temp_dir dir;
+  sync_file_io io;
+  log_options o;
+  o.index_interval = 1u << 20;
+  o.level.level = durability::kind::none;
+  auto log = partition_log::open(dir.path(), o, io, 1);
+  REQUIRE(log.has_value());
+  std::vector<std::string> expected;
+  for (int b = 0; b < 40; ++b) {
+    const std::size_t size = b % 5 == 4 ? 40000 : 100;
+    auto batch = make_batch(b % 5 == 4 ? 1 : 50, size, "b" + std::to_string(b) + "-");
+    REQUIRE((*log)->append(batch.bytes, batch.count, 1, nullptr).has_value());
+    for (std::uint32_t i = 0; i < batch.count; ++i) {
+      std::string v = "b" + std::to_string(b) + "-" + std::to_string(i);
+      v.resize(size, '.');
+      expected.push_back(v);
+    }
+  }
+  const std::uint64_t n = (*log)->high_watermark();
+  REQUIRE(n == expected.size());
+  for (const std::uint64_t from : std::vector<std::uint64_t>{0, 1, 199, 200, 201, 555, n - 1}) {
+    for (std::uint64_t budget : {1ull, 5000ull, 40000ull, 70000ull, 1ull << 20}) {
+      CAPTURE(from);
+      CAPTURE(budget);
+      CHECK(read_all(**log, from, budget) ==
+            std::vector<std::string>(expected.begin() + static_cast<std::ptrdiff_t>(from), expected.end()));
+    }
+    for (std::uint32_t max_records : {1u, 7u, 300u}) {
+      auto s = (*log)->locate_records(from, max_records);
+      REQUIRE(s.has_value());
+      std::vector<std::byte> buf;
+      const auto recs = read_slice(*s, buf);
+      REQUIRE(recs.size() == std::min<std::uint64_t>(max_records, n - from));
+      for (std::size_t i = 0; i < recs.size(); ++i) {
+        CHECK(mcp::test::as_string(recs[i].value) == expected[from + i]);
+      }
+    }
+  }
+}
+
 TEST_CASE("locate: the first record goes whole even over budget; the end gives an empty slice; past it is an error") {
   temp_dir dir;
   sync_file_io io;

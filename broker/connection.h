@@ -23,7 +23,7 @@ class shard;
 struct out_chunk {
   enum class kind { bytes, file_copy, file_splice };
   kind k = kind::bytes;
-  std::vector<std::byte> bytes;  // kind::bytes; the read buffer of kind::file_copy
+  std::vector<std::byte> bytes;  // kind::bytes
   int fd = -1;                   // file kinds: the segment and the byte range to send
   owned_fd hold;                 // file kinds: `fd`, owned by this chunk (broker/owned_fd.h)
   std::uint64_t pos = 0;
@@ -67,6 +67,11 @@ class connection {
   int pipe_r = -1, pipe_w = -1;
   std::uint64_t in_pipe = 0;
   bool splice_to_pipe = false;  // which half of a file -> pipe -> socket step is in flight
+  // Copy path: the shard's registered buffer this connection holds (-1: none),
+  // how much the READ put in it and how much of that is sent.
+  int copy_buf = -1;
+  std::size_t copy_len = 0, copy_off = 0;
+  bool waiting_copy_buf = false;  // in the shard's queue for a free buffer
 
   bool idle_io() const noexcept { return !recv_armed && !send_in_flight && !read_in_flight; }
 };

@@ -28,7 +28,6 @@ using codec::opcode;
 
 namespace {
 constexpr std::size_t pipe_size = 1 << 20;
-constexpr std::size_t copy_chunk = 256 << 10;
 }  // namespace
 
 // ---------------------------------------------------------------- connections
@@ -181,17 +180,33 @@ void shard::pump(connection& c) {
     }
     case out_chunk::kind::file_copy: {
       if (!ch.read_done) {
-        // Copy path: read the next piece of the range into a pooled-size buffer, then send it.
-        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(copy_chunk, ch.len - ch.sent));
-        ch.bytes.resize(n);
+        // Copy path: read the next piece of the range into one of the shard's
+        // registered buffers (READ_FIXED), then send it. No buffer free: wait
+        // for one (release_copy_buffer) rather than allocate.
+        if (c.copy_buf < 0) {
+          const auto b = copy_bufs_->take();
+          if (!b) {
+            if (!c.waiting_copy_buf) copy_waiters_.push_back(c.id);
+            c.waiting_copy_buf = true;
+            return;
+          }
+          c.copy_buf = static_cast<int>(*b);
+        }
+        const auto n = static_cast<unsigned>(std::min<std::uint64_t>(copy_bufs_->size(), ch.len - ch.sent));
+        std::byte* buf = copy_bufs_->data(static_cast<unsigned>(c.copy_buf));
         io_uring_sqe* sqe = ring_.get_sqe();
-        io_uring_prep_read(sqe, ch.fd, ch.bytes.data(), static_cast<unsigned>(n), ch.pos + ch.sent);
+        if (copy_bufs_->registered()) {
+          io_uring_prep_read_fixed(sqe, ch.fd, buf, n, ch.pos + ch.sent, c.copy_buf);
+        } else {
+          io_uring_prep_read(sqe, ch.fd, buf, n, ch.pos + ch.sent);
+        }
         io_uring_sqe_set_data64(sqe, io::make_user_data(&c.read_op));
         c.read_in_flight = true;
         return;
       }
       io_uring_sqe* sqe = ring_.get_sqe();
-      io_uring_prep_send(sqe, c.fd, ch.bytes.data(), ch.bytes.size(), MSG_NOSIGNAL);
+      io_uring_prep_send(sqe, c.fd, copy_bufs_->data(static_cast<unsigned>(c.copy_buf)) + c.copy_off,
+                         c.copy_len - c.copy_off, MSG_NOSIGNAL);
       io_uring_sqe_set_data64(sqe, io::make_user_data(&c.send_op));
       c.send_in_flight = true;
       return;
@@ -237,7 +252,8 @@ void shard::on_read(connection& c, int res) noexcept {
     maybe_destroy(c);
     return;
   }
-  ch.bytes.resize(static_cast<std::size_t>(res));
+  c.copy_len = static_cast<std::size_t>(res);
+  c.copy_off = 0;
   ch.read_done = true;
   pump(c);
 }
@@ -267,10 +283,15 @@ void shard::on_send(connection& c, int res) noexcept {
       progressed = static_cast<std::uint64_t>(res);
     }
   } else if (ch.k == out_chunk::kind::file_copy) {
-    // A short send keeps the rest of the buffer for the next send.
+    // A short send keeps the rest of the buffer for the next send; a buffer
+    // sent whole goes back (to a waiting connection first), and the next piece
+    // takes one again.
     progressed = static_cast<std::uint64_t>(res);
-    ch.bytes.erase(ch.bytes.begin(), ch.bytes.begin() + res);
-    if (ch.bytes.empty()) ch.read_done = false;
+    c.copy_off += static_cast<std::size_t>(res);
+    if (c.copy_off == c.copy_len) {
+      ch.read_done = false;
+      release_copy_buffer(c);
+    }
   } else {
     progressed = static_cast<std::uint64_t>(res);
   }
@@ -306,7 +327,23 @@ void shard::maybe_destroy(connection& c) {
   ::close(c.fd);
   if (c.pipe_r >= 0) ::close(c.pipe_r);
   if (c.pipe_w >= 0) ::close(c.pipe_w);
+  release_copy_buffer(c);  // no READ is in flight (idle_io)
   conns_.erase(c.id);
+}
+
+void shard::release_copy_buffer(connection& c) {
+  if (c.copy_buf < 0) return;
+  copy_bufs_->give_back(static_cast<unsigned>(c.copy_buf));
+  c.copy_buf = -1;
+  c.copy_len = c.copy_off = 0;
+  while (copy_bufs_->available() > 0 && !copy_waiters_.empty()) {
+    connection* w = find(copy_waiters_.front());
+    copy_waiters_.pop_front();
+    if (w == nullptr) continue;
+    w->waiting_copy_buf = false;
+    if (w == &c) continue;  // c goes on by itself (on_send pumps it) or is being destroyed
+    pump(*w);
+  }
 }
 
 }  // namespace mcp::broker

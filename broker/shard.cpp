@@ -60,6 +60,12 @@ int listen_socket(const std::string& host, std::uint16_t port, bool reuse_port) 
 }
 
 
+// The copy delivery path's registered buffers: a connection holds one per piece
+// of a range (READ_FIXED, then SEND), so 32 x 256 KiB = 8 MiB a shard bounds that
+// path's memory; more readers than buffers take turns.
+constexpr unsigned copy_buffers = 32;
+constexpr std::size_t copy_buffer_size = 256u << 10;
+
 }  // namespace
 
 // ---------------------------------------------------------------- set-up
@@ -84,6 +90,13 @@ shard::shard(unsigned id, const broker_config& cfg, const io::ring_features& fea
   outbox_.resize(cfg.shards);
   wake_pending_.assign(cfg.shards, false);
   use_msg_ring_ = features.msg_ring;
+  if (cfg.delivery == delivery_mode::copy) {
+    copy_bufs_.emplace(ring_, copy_buffers, copy_buffer_size);
+    if (!copy_bufs_->registered()) {
+      log(log_level::warn, "copy delivery: registering {} buffers of {} KiB failed ({}); using plain READ", copy_buffers,
+          copy_buffer_size >> 10, std::strerror(-copy_bufs_->register_error()));
+    }
+  }
 }
 
 shard::~shard() {

@@ -7,8 +7,10 @@
 #include <sys/eventfd.h>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -17,6 +19,7 @@
 #include "broker/config.h"
 #include "broker/connection.h"
 #include "broker/io/buffer_pool.h"
+#include "broker/io/fixed_buffers.h"
 #include "broker/io/ring.h"
 #include "broker/io/uring_file_io.h"
 #include "broker/messages.h"
@@ -183,6 +186,7 @@ class shard {
   void pump(connection& c);
   void close_connection(connection& c, const char* why);
   void maybe_destroy(connection& c);
+  void release_copy_buffer(connection& c);
   connection* find(std::uint64_t id) noexcept;
   std::int64_t now_ms() const noexcept;
 
@@ -192,6 +196,8 @@ class shard {
   io::ring ring_;
   io::buffer_pool pool_;
   io::uring_file_io file_io_;
+  std::optional<io::fixed_buffers> copy_bufs_;  // --delivery copy only
+  std::deque<std::uint64_t> copy_waiters_;      // connections waiting for one of them
   codec::decoder_options decoder_opts_;
   listener main_listener_, shard_listener_;
   wakeup wakeup_;

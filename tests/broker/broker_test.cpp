@@ -175,6 +175,36 @@ TEST_CASE("the copy delivery path returns the same bytes as zero-copy") {
   CHECK(got == vals);
 }
 
+TEST_CASE("copy delivery: more readers at once than the shard has copy buffers each get their whole range") {
+  // 40 readers of a ~2.4 MB range (10 pieces each) share the shard's 32 copy
+  // buffers: some wait for a buffer, none gets bytes of another's piece.
+  broker_process b({.shards = 1, .durability = "none", .delivery = "copy"});
+  auto c = b.connect();
+  REQUIRE(c.create_topic("wide", 1).has_value());
+  const auto vals = numbered("wide-", 4000, 560);
+  for (int i = 0; i < 40; ++i) {
+    std::vector<std::string> part(vals.begin() + i * 100, vals.begin() + (i + 1) * 100);
+    REQUIRE(c.publish("wide", 0, records_of(part)).has_value());
+  }
+  std::vector<std::future<std::vector<std::string>>> readers;
+  for (int r = 0; r < 40; ++r) {
+    readers.push_back(std::async(std::launch::async, [&b] {
+      auto rc = b.connect();
+      std::vector<std::string> got;
+      std::uint64_t next = 0;
+      while (next < 4000) {
+        auto f = rc.fetch("wide", 0, next, 8 << 20);
+        if (!f || f->header.record_count == 0) break;
+        next += f->header.record_count;
+        const auto v = values_of(*f);
+        got.insert(got.end(), v.begin(), v.end());
+      }
+      return got;
+    }));
+  }
+  for (auto& r : readers) CHECK(r.get() == vals);
+}
+
 TEST_CASE("a fetch at the end waits for new data (long-poll) and times out empty otherwise") {
   broker_process b;
   auto c = b.connect();

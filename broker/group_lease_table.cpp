@@ -62,8 +62,9 @@ std::uint32_t group_lease_table::ack(const member_id& m, std::uint64_t first, st
 }
 
 group_lease_table::released group_lease_table::end_lease(std::map<std::uint64_t, lease>::iterator it,
-                                                         std::int64_t ready_at) {
-  released r{it->first, it->second.member, it->second.deliveries, it->second.deliveries >= settings_.max_deliver};
+                                                         std::int64_t ready_at, bool give_up) {
+  released r{it->first, it->second.member, it->second.deliveries,
+             give_up || it->second.deliveries >= settings_.max_deliver};
   leases_.erase(it);
   if (r.offset < log_start_) {
     // Deleted by retention while leased: it cannot be read again, so it is not.
@@ -80,10 +81,11 @@ group_lease_table::released group_lease_table::end_lease(std::map<std::uint64_t,
   return r;
 }
 
-bool group_lease_table::nack(const member_id& m, std::uint64_t offset, std::int64_t ready_at, released& out) {
+bool group_lease_table::nack(const member_id& m, std::uint64_t offset, std::int64_t ready_at, released& out,
+                             bool give_up) {
   const auto it = leases_.find(offset);
   if (it == leases_.end() || it->second.member != m) return false;
-  out = end_lease(it, ready_at);
+  out = end_lease(it, ready_at, give_up);
   return true;
 }
 

@@ -57,8 +57,9 @@ class group_lease_table {
   // Completes the records in [first, last] leased to `m`; returns how many.
   std::uint32_t ack(const member_id& m, std::uint64_t first, std::uint64_t last);
   // Ends `m`'s lease of `offset` now; the record is available again at `ready_at`
-  // (or dead if delivered max_deliver times). False if `m` does not hold it.
-  bool nack(const member_id& m, std::uint64_t offset, std::int64_t ready_at, released& out);
+  // (or dead if delivered max_deliver times, or at once with `give_up`). False if
+  // `m` does not hold it.
+  bool nack(const member_id& m, std::uint64_t offset, std::int64_t ready_at, released& out, bool give_up = false);
   // Ends every lease whose deadline passed.
   std::vector<released> expire(std::int64_t now);
   // Ends every lease of `m` (it left).
@@ -93,7 +94,7 @@ class group_lease_table {
     std::int64_t ready_at = 0;
     std::uint16_t deliveries = 0;  // deliveries so far
   };
-  released end_lease(std::map<std::uint64_t, lease>::iterator it, std::int64_t ready_at);
+  released end_lease(std::map<std::uint64_t, lease>::iterator it, std::int64_t ready_at, bool give_up = false);
 
   std::uint64_t cursor_;
   settings settings_;

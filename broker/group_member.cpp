@@ -132,7 +132,8 @@ void shard::handle_nack(connection& c, const codec::frame_view& f) {
                       fmt::format("topic '{}' has no partition {}", s.topic, b->partition));
   }
   to_owner(owner_shard(s.topic, b->partition, group_.size()),
-           group_nack{{id_, c.id, s.id}, s.topic, s.group, b->partition, b->offset, b->delay_ms});
+           group_nack{{id_, c.id, s.id}, s.topic, s.group, b->partition, b->offset, b->delay_ms,
+                      (b->flags & codec::nack_flag_dead_letter) != 0});
 }
 
 void shard::to_owner(unsigned owner, shard_message&& m) {

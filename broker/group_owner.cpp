@@ -110,10 +110,11 @@ void shard::owner_nack(const group_nack& n) {
   group_lease_table* table = lease_table(*t, n.partition, n.group, nullptr);
   if (table == nullptr) return;
   group_lease_table::released r;
-  if (!table->nack(n.member, n.offset, now_ms() + n.delay_ms, r)) return;
-  if (r.dead) dead_letter(n.topic, n.partition, *table, n.group, r, "nacked");
+  if (!table->nack(n.member, n.offset, now_ms() + n.delay_ms, r, n.dead_letter)) return;
+  // "rejected": the member gave up on it; "nacked": its last allowed delivery was nacked.
+  if (r.dead) dead_letter(n.topic, n.partition, *table, n.group, r, n.dead_letter ? "rejected" : "nacked");
   to_member(n.member, group_released{n.member, 1});
-  if (n.delay_ms == 0) wake_group_waiters(*t, n.group);
+  if (n.delay_ms == 0 && !r.dead) wake_group_waiters(*t, n.group);
 }
 
 void shard::owner_leave(const group_leave& l) {

@@ -173,6 +173,7 @@ struct group_nack {
   std::uint32_t partition = 0;
   std::uint64_t offset = 0;
   std::uint32_t delay_ms = 0;
+  bool dead_letter = false;  // NACK with nack_flag_dead_letter: give up on it now
 };
 
 // member's shard -> every owner: the member is gone; release its leases.

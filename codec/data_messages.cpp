@@ -222,14 +222,17 @@ void encode_nack(std::span<std::byte, nack_size> out, const nack_body& n) noexce
   store_le<std::uint32_t>(b + 4, n.partition);
   store_le<std::uint64_t>(b + 8, n.offset);
   store_le<std::uint32_t>(b + 16, n.delay_ms);
-  store_le<std::uint32_t>(b + 20, 0);
+  store_le<std::uint16_t>(b + 20, n.flags);
+  store_le<std::uint16_t>(b + 22, 0);
 }
 
 result<nack_body, errc> decode_nack(std::span<const std::byte> body) noexcept {
-  if (body.size() != nack_size || !reserved_zero(body, 20, 4)) return malformed;
+  if (body.size() != nack_size || !reserved_zero(body, 22, 2)) return malformed;
   const std::byte* b = body.data();
+  const auto flags = load_le<std::uint16_t>(b + 20);
+  if ((flags & ~nack_flag_dead_letter) != 0) return malformed;
   return nack_body{load_le<std::uint32_t>(b + 0), load_le<std::uint32_t>(b + 4),
-                   load_le<std::uint64_t>(b + 8), load_le<std::uint32_t>(b + 16)};
+                   load_le<std::uint64_t>(b + 8), load_le<std::uint32_t>(b + 16), flags};
 }
 
 void encode_ping(std::span<std::byte, ping_size> out, std::uint64_t token) noexcept {

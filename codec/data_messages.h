@@ -175,13 +175,18 @@ result<commit_view, errc> decode_commit(std::span<const std::byte> body) noexcep
 // | 4 | 4 | partition    |
 // | 8 | 8 | offset       |
 // |16 | 4 | delay_ms     | redeliver no sooner than this
-// |20 | 4 | reserved     | 0
+// |20 | 2 | flags        | nack_flag_*; other bits must be 0
+// |22 | 2 | reserved     | 0
 inline constexpr std::size_t nack_size = 24;
+// Give up on the record: it goes to the group's dead-letter topic now (reason
+// "rejected"), whatever its delivery count; delay_ms is then ignored.
+inline constexpr std::uint16_t nack_flag_dead_letter = 0x0001;
 struct nack_body {
   std::uint32_t subscription = 0;
   std::uint32_t partition = 0;
   std::uint64_t offset = 0;
   std::uint32_t delay_ms = 0;
+  std::uint16_t flags = 0;
   bool operator==(const nack_body&) const = default;
 };
 void encode_nack(std::span<std::byte, nack_size> out, const nack_body& n) noexcept;

@@ -96,9 +96,9 @@ class member {
   void ack_all(const std::vector<delivered>& ds) {
     for (const auto& d : ds) ack(d.partition, d.offset, d.offset);
   }
-  void nack(std::uint32_t partition, std::uint64_t offset, std::uint32_t delay_ms) {
+  void nack(std::uint32_t partition, std::uint64_t offset, std::uint32_t delay_ms, std::uint16_t flags = 0) {
     std::array<std::byte, codec::nack_size> body{};
-    codec::encode_nack(body, {sub_, partition, offset, delay_ms});
+    codec::encode_nack(body, {sub_, partition, offset, delay_ms, flags});
     send(codec::opcode::nack, body);
   }
   // Keeps the connection alive past the broker's idle timeout.
@@ -139,6 +139,14 @@ void publish_n(client::connection& c, const std::string& topic, std::uint32_t pa
       REQUIRE(c.publish(topic, p, std::span(recs).subspan(at, end - at)));
     }
   }
+}
+
+// A record's headers by name (the dead-letter topic's mcp.dlq.* fields).
+std::map<std::string, std::string> headers_of(const codec::record_view& r) {
+  std::map<std::string, std::string> h;
+  auto it = r.headers();
+  for (codec::record_header x; it.next(x);) h[std::string(x.name)] = std::string(as_string(x.value));
+  return h;
 }
 
 }  // namespace
@@ -275,13 +283,58 @@ TEST_CASE("a poison record goes to the dead-letter topic after max_deliver; the 
   REQUIRE(f.has_value());
   REQUIRE(f->records.size() == 1);
   CHECK(std::string(as_string(f->records[0].value)) == "m7");
-  std::map<std::string, std::string> h;
-  auto it = f->records[0].headers();
-  for (codec::record_header x; it.next(x);) h[std::string(x.name)] = std::string(as_string(x.value));
-  CHECK(h["mcp.dlq.topic"] == "g6");
-  CHECK(h["mcp.dlq.offset"] == "7");
-  CHECK(h["mcp.dlq.deliveries"] == "3");
-  CHECK(h["mcp.dlq.reason"] == "nacked");
+  const auto h = headers_of(f->records[0]);
+  CHECK(h.at("mcp.dlq.topic") == "g6");
+  CHECK(h.at("mcp.dlq.offset") == "7");
+  CHECK(h.at("mcp.dlq.deliveries") == "3");
+  CHECK(h.at("mcp.dlq.reason") == "nacked");
+}
+
+TEST_CASE("a NACK with the dead-letter flag sends the record to the dead-letter topic at once") {
+  broker_process b;
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("g6r", 1));
+  publish_n(admin, "g6r", 1, 20);
+  member m(b, "g6r", "w", 20, 0, /*max_deliver=*/5);
+  std::set<std::string> acked;
+  int rejected_deliveries = 0;
+  for (int round = 0; round < 50 && acked.size() < 19; ++round) {
+    for (const auto& d : m.receive(20, 100)) {
+      if (d.value == "m3") {
+        ++rejected_deliveries;
+        m.nack(d.partition, d.offset, 0, codec::nack_flag_dead_letter);
+      } else {
+        acked.insert(d.value);
+        m.ack(d.partition, d.offset, d.offset);
+      }
+    }
+  }
+  CHECK(acked.size() == 19);
+  CHECK(m.receive(1, 300).empty());  // not delivered again
+  CHECK(rejected_deliveries == 1);
+  const auto f = admin.fetch("g6r.w.dlq", 0, 0);
+  REQUIRE(f.has_value());
+  REQUIRE(f->records.size() == 1);
+  CHECK(std::string(as_string(f->records[0].value)) == "m3");
+  const auto h = headers_of(f->records[0]);
+  CHECK(h.at("mcp.dlq.deliveries") == "1");
+  CHECK(h.at("mcp.dlq.reason") == "rejected");
+  // Dead-lettered counts as done: the group's position passes it.
+  std::uint64_t committed = 0, dead = 0;
+  for (int i = 0; i < 50 && committed != 20; ++i) {
+    auto g = admin.groups("w");
+    REQUIRE(g.has_value());
+    for (const auto& gi : g->groups) {
+      if (gi->topic != "g6r") continue;
+      for (const auto& p : gi->partitions) {
+        committed = p->committed;
+        dead = p->dead_lettered;
+      }
+    }
+    if (committed != 20) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(committed == 20);
+  CHECK(dead == 1);
 }
 
 TEST_CASE("two groups on one topic each get every record") {

@@ -132,6 +132,17 @@ TEST_CASE("CREDIT, NACK and PING round-trip and refuse wrong sizes") {
   encode_nack(n, nb);
   CHECK(decode_nack(n).value() == nb);
   CHECK_FALSE(decode_nack(std::span(n).first(nack_size - 1)).has_value());
+  // The dead-letter flag round-trips; unknown flag bits and the reserved bytes are refused.
+  const nack_body give_up{5, 3, 1234, 0, nack_flag_dead_letter};
+  encode_nack(n, give_up);
+  CHECK(decode_nack(n).value() == give_up);
+  CHECK(n[20] == std::byte{1});
+  auto unknown = n;
+  unknown[20] = std::byte{0x02};
+  CHECK_FALSE(decode_nack(unknown).has_value());
+  auto reserved = n;
+  reserved[23] = std::byte{0x01};
+  CHECK_FALSE(decode_nack(reserved).has_value());
 
   std::array<std::byte, ping_size> p{};
   encode_ping(p, 0x1122334455667788ull);

@@ -208,6 +208,29 @@ TEST_CASE("NACK with a delay: the record comes back after the delay, not before,
   c->ack(again.front()[0]);
 }
 
+TEST_CASE("reject: the record goes to <topic>.<group>.dlq at once with reason rejected, and never comes back") {
+  broker_process b;
+  mcp::test::create_topic(b, "gc5r", 1);
+  publish_n(b, "gc5r", 3, 0u);
+  auto c = client::group_consumer::create(group_opts(b, "gc5r", "strict", 10));
+  REQUIRE(c.has_value());
+  auto got = take(*c, 3);
+  REQUIRE(count(got) == 3);
+  std::vector<client::group_record> recs(got.front().begin(), got.front().end());
+  for (std::size_t i = 1; i < got.size(); ++i) recs.insert(recs.end(), got[i].begin(), got[i].end());
+  CHECK(c->reject(recs[1]));
+  CHECK(c->ack(recs[0]));
+  CHECK(c->ack(recs[2]));
+  REQUIRE(c->flush().has_value());
+  const auto dlq = mcp::test::read_all(b, "gc5r.strict.dlq", 1, 2000ms);
+  REQUIRE(dlq.size() == 1);
+  CHECK(dlq.begin()->second == string_of(recs[1].value));
+  auto later = c->poll(300ms);  // max_deliver is not waited for: nothing comes back
+  REQUIRE(later.has_value());
+  CHECK(later->empty());
+  CHECK(nothing_left(b, "gc5r", "strict"));
+}
+
 TEST_CASE("a member that goes away: its unacked leases go to another member at once, its acked ones do not") {
   broker_process b;
   mcp::test::create_topic(b, "gc6", 2);

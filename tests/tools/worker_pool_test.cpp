@@ -241,7 +241,7 @@ TEST_CASE("retry_after(delay): the record comes back after the delay and is then
   CHECK(left_over(b, "wp4", "patient").empty());
 }
 
-TEST_CASE("a poison record that always fails lands in <topic>.<group>.dlq after max_deliver; the rest flow") {
+TEST_CASE("a record the handler fails lands in <topic>.<group>.dlq at once, handled once; the rest flow") {
   broker_process b;
   mcp::test::create_topic(b, "wp5", 2);
   constexpr int n = 60;
@@ -258,11 +258,12 @@ TEST_CASE("a poison record that always fails lands in <topic>.<group>.dlq after 
     return outcome::ok();
   });
   REQUIRE(pool.has_value());
-  CHECK(wait_for([&] { return ok.load() >= n - 1 && poisoned.load() >= 3; }, 10s));
+  CHECK(wait_for([&] { return ok.load() >= n - 1 && poisoned.load() >= 1; }, 10s));
   const auto dlq = mcp::test::read_all(b, "wp5.picky.dlq", 1, 2000ms);
+  std::this_thread::sleep_for(300ms);  // time for a redelivery, if there were one
   pool->stop();
-  CHECK(poisoned.load() == 3);
-  CHECK(pool->stats().failed == 3);
+  CHECK(poisoned.load() == 1);  // not retried: max_deliver (3) is not waited for
+  CHECK(pool->stats().failed == 1);
   REQUIRE(dlq.size() == 1);
   CHECK(dlq.begin()->second == "7");
   CHECK(left_over(b, "wp5", "picky").empty());  // dead-lettered counts as done

@@ -393,6 +393,13 @@ bool group_consumer::nack(const group_record& r, std::chrono::milliseconds delay
   return s_->add_frame(opcode::nack, body);
 }
 
+bool group_consumer::reject(const group_record& r) {
+  if (r.session != s_->session) return false;
+  std::array<std::byte, codec::nack_size> body{};
+  codec::encode_nack(body, {subscription_id, r.partition, r.offset, 0, codec::nack_flag_dead_letter});
+  return s_->add_frame(opcode::nack, body);
+}
+
 void group_consumer::add_credit(std::uint32_t records) {
   // Kept in the options too, so that a new session subscribes with the wider window.
   s_->opts.credit = static_cast<std::uint32_t>(std::min<std::uint64_t>(std::uint64_t{s_->opts.credit} + records, UINT32_MAX));

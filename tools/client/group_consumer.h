@@ -118,6 +118,10 @@ class group_consumer {
   // than `delay`, or dead-letters it if it has been delivered max_deliver times.
   // Buffered, and dropped, like ack().
   bool nack(const group_record& r, std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  // Gives up on a record: the broker moves it to the group's dead-letter topic
+  // now (header mcp.dlq.reason "rejected"), whatever its delivery count, and it
+  // is not delivered again. Buffered, and dropped, like ack().
+  bool reject(const group_record& r);
   // Widens the window by `records`, for good (CREDIT). Buffered like ack().
   void add_credit(std::uint32_t records);
   // Sends what is buffered now.

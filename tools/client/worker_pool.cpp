@@ -80,7 +80,7 @@ struct worker_pool::state {
     }
   }
 
-  // Turns outcomes into acks and NACKs (sent by the next poll or close).
+  // Turns outcomes into acks, NACKs and rejections (sent by the next poll or close).
   void apply(std::vector<done_item>& ds) {
     if (ds.empty()) return;
     std::uint64_t acked = 0, retried = 0, failed = 0, dropped = 0;
@@ -89,7 +89,7 @@ struct worker_pool::state {
       switch (d.verdict.what) {
         case outcome::kind::ok: ++(consumer->ack(d.record) ? acked : dropped); break;
         case outcome::kind::retry: ++(consumer->nack(d.record, d.verdict.delay) ? retried : dropped); break;
-        case outcome::kind::fail: ++(consumer->nack(d.record, opts.fail_delay) ? failed : dropped); break;
+        case outcome::kind::fail: ++(consumer->reject(d.record) ? failed : dropped); break;
       }
     }
     std::lock_guard lk(mu);

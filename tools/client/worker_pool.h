@@ -35,9 +35,9 @@ struct outcome {
   // any member) no sooner than that, unless it has been delivered max_deliver
   // times, in which case the broker dead-letters it.
   static outcome retry_after(std::chrono::milliseconds delay) { return {kind::retry, delay}; }
-  // Cannot be processed: the pool NACKs it with worker_pool_options::fail_delay.
-  // The broker has no "dead-letter now": the record comes back until it has been
-  // delivered max_deliver times, then goes to `<topic>.<group>.dlq`.
+  // Cannot be processed: the pool rejects it (group_consumer::reject) and the
+  // broker moves it to `<topic>.<group>.dlq` at once, with reason "rejected";
+  // it is not delivered again.
   static outcome fail() { return {kind::fail, std::chrono::milliseconds(0)}; }
 };
 
@@ -51,7 +51,6 @@ struct worker_pool_options {
   group_consumer_options consumer;
   std::uint32_t workers = 4;
   std::uint32_t prefetch_per_worker = 2;
-  std::chrono::milliseconds fail_delay{0};  // the NACK delay of outcome::fail()
   // Reconnects after a lost connection wait this, doubling up to max_backoff.
   std::chrono::milliseconds backoff{50};
   std::chrono::milliseconds max_backoff{2000};
@@ -64,7 +63,7 @@ struct worker_pool_stats {
   std::uint64_t received = 0;     // records leased to the pool (redeliveries included)
   std::uint64_t acked = 0;        // handler said ok, and the ack was sent
   std::uint64_t retried = 0;      // NACKed after retry_after
-  std::uint64_t failed = 0;       // NACKed after fail (or an exception)
+  std::uint64_t failed = 0;       // rejected (dead-lettered) after fail (or an exception)
   std::uint64_t dropped = 0;      // outcomes of an earlier session, or of records not started when stop() came
   std::uint64_t in_flight = 0;    // received and neither acked nor NACKed nor dropped
   std::uint64_t max_in_flight = 0;

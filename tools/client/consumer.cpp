@@ -144,6 +144,9 @@ struct consumer::state {
     // The records follow as frames of their own, already on their way: read them
     // now, copying each whole frame once into the batch's buffer.
     const std::size_t begin = out.size();
+    if (!dropped && out.capacity() < begin + h->byte_count) {
+      out.reserve(std::max<std::size_t>(begin + h->byte_count, 2 * out.capacity()));  // grows once per reply, geometrically
+    }
     std::uint64_t last_offset = 0;
     for (std::uint32_t i = 0; i < h->record_count; ++i) {
       auto rf = conn.next_frame(static_cast<int>(opts.connect_timeout_ms));

@@ -464,6 +464,20 @@ result<void> partition_log::verify() const {
 
 result<std::size_t> partition_log::apply_retention(std::int64_t now_ms) {
   std::size_t removed = 0;
+  // A quiet log's active segment would never age out (it is never deleted, and
+  // it rolls by age only at the next append): once everything in it is written
+  // and acknowledged, roll it when it is due by segment_ms or when all its
+  // records are past retention_ms. It is deleted by a later call (once its
+  // sealing sync, if any, is done), like any sealed segment.
+  if (idle() && !failed_ && segments_.back()->size() > 0) {
+    const segment& active = *segments_.back();
+    const bool due_by_age = now_ms - active.created_ms() >= opts_.segment_ms;
+    const bool expired = opts_.retention_ms >= 0 && active.max_ts() < now_ms - opts_.retention_ms;
+    if (due_by_age || expired) {
+      if (auto r = roll(now_ms); !r) return unexpected{r.error()};
+      return removed;
+    }
+  }
   std::uint64_t total = size_bytes();
   while (segments_.size() > 1 && !sync_in_flight_) {
     segment& oldest = *segments_.front();

@@ -114,7 +114,10 @@ class partition_log {
   result<void> verify() const;
 
   // Deletes whole sealed segments beyond retention (bytes, age); never the active
-  // one. Blocking (unlink). Returns how many segments went.
+  // one. When the log is idle it also rolls an active segment that is due by
+  // segment_ms or wholly past retention_ms, so a quiet log ages out too (that
+  // segment goes in a later call). Blocking (create, unlink). Returns how many
+  // segments went.
   result<std::size_t> apply_retention(std::int64_t now_ms);
 
   std::uint64_t log_start() const noexcept;

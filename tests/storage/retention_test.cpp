@@ -51,10 +51,10 @@ TEST_CASE("retention by bytes deletes the oldest whole sealed segments and moves
   CHECK((*again)->log_start() == start);
 }
 
-TEST_CASE("retention never deletes the active segment, whatever the limit") {
+TEST_CASE("retention by bytes never deletes the active segment, whatever the limit") {
   mcp::test::temp_dir dir;
   sync_file_io io;
-  auto log = partition_log::open(dir.path(), retention_opts(0, 0), io, 1);
+  auto log = partition_log::open(dir.path(), retention_opts(0, -1), io, 1);
   REQUIRE(log.has_value());
   auto b = mcp::test::make_batch(4);
   REQUIRE((*log)->append(b.bytes, 4, 1, nullptr).has_value());
@@ -85,4 +85,55 @@ TEST_CASE("retention by age deletes segments whose newest record is older than t
   CHECK((*log)->log_start() <= first_new);
   CHECK((*log)->segment_at(0).max_ts() >= 100000 - 1000);
   CHECK((*log)->apply_retention(100500).value() == 0);
+}
+
+TEST_CASE("a quiet log ages out: an active segment wholly past retention_ms is rolled, then deleted") {
+  mcp::test::temp_dir dir;
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), retention_opts(-1, 1000), io, 1);
+  REQUIRE(log.has_value());
+  auto b = mcp::test::make_batch(4, 100, "v", 5000);
+  REQUIRE((*log)->append(b.bytes, 4, 5000, nullptr).has_value());
+  REQUIRE((*log)->segment_count() == 1);
+  // Not yet past retention: nothing happens.
+  CHECK((*log)->apply_retention(5500).value() == 0);
+  CHECK((*log)->segment_count() == 1);
+  // Past it: the first call seals it behind an empty active segment, the next deletes it.
+  CHECK((*log)->apply_retention(7000).value() == 0);
+  CHECK((*log)->segment_count() == 2);
+  CHECK((*log)->segment_at(1).size() == 0);
+  CHECK((*log)->apply_retention(7001).value() == 1);
+  CHECK((*log)->segment_count() == 1);
+  CHECK((*log)->log_start() == 4);
+  CHECK((*log)->high_watermark() == 4);
+  CHECK((*log)->locate(4, 100).value().bytes == 0);  // readers at the end wait, as before
+  // An empty active segment is never rolled again, and appends go on from offset 4.
+  CHECK((*log)->apply_retention(100000).value() == 0);
+  CHECK((*log)->segment_count() == 1);
+  auto more = mcp::test::make_batch(2, 100, "w", 100000);
+  CHECK((*log)->append(more.bytes, 2, 100000, nullptr).value() == 4);
+  // Reopening sees the same start.
+  log->reset();
+  auto again = partition_log::open(dir.path(), retention_opts(-1, 1000), io, 100001);
+  REQUIRE(again.has_value());
+  CHECK((*again)->log_start() == 4);
+  CHECK((*again)->high_watermark() == 6);
+}
+
+TEST_CASE("an idle active segment rolls by segment_ms without waiting for the next append") {
+  mcp::test::temp_dir dir;
+  sync_file_io io;
+  auto o = retention_opts(-1, -1);
+  o.segment_ms = 1000;
+  auto log = partition_log::open(dir.path(), o, io, 1);
+  REQUIRE(log.has_value());
+  auto b = mcp::test::make_batch(3);
+  REQUIRE((*log)->append(b.bytes, 3, 10, nullptr).has_value());
+  CHECK((*log)->apply_retention(500).value() == 0);
+  CHECK((*log)->segment_count() == 1);
+  CHECK((*log)->apply_retention(1001).value() == 0);
+  CHECK((*log)->segment_count() == 2);  // sealed, and kept: no retention limit
+  CHECK((*log)->apply_retention(5000).value() == 0);
+  CHECK((*log)->segment_count() == 2);
+  CHECK((*log)->verify().has_value());
 }

@@ -202,8 +202,9 @@ void shard::ticker::complete(int, std::uint32_t) noexcept {
 
 void shard::run_retention(std::int64_t now) {
   if (stopping_) return;
+  // Every topic: one without limits still has its idle active segment rolled by
+  // segment_ms (partition_log::apply_retention); the pass is cheap when nothing is due.
   for (auto& [name, t] : topics_) {
-    if (t.config.retention_bytes < 0 && t.config.retention_ms < 0) continue;
     for (auto& [p, ps] : t.partitions) {
       // Unlinking a sealed segment is a blocking call on this thread; it happens at
       // most once a second per partition and only for whole segments (docs/operations.md).

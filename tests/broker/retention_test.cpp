@@ -123,6 +123,23 @@ TEST_CASE("retention by age deletes segments older than retention_ms; a topic wi
   CHECK(segment_files(b, "kept") == kept_before);
 }
 
+TEST_CASE("a topic that stops receiving data ages out whole: the log start reaches the log end") {
+  broker_process b;
+  auto c = b.connect();
+  create_small_segment_topic(c, "quiet", 1 << 20, -1, 300);  // one segment holds everything
+  publish_values(c, "quiet", 5, 20);
+  REQUIRE(segment_files(b, "quiet") == 1);
+  // The active segment is rolled once its records are past 300 ms, then deleted.
+  CHECK(wait_for_log_start_above(c, "quiet", 99) == 100);
+  CHECK(segment_files(b, "quiet") == 1);  // the new, empty active segment
+  // It goes on from there.
+  publish_values(c, "quiet", 1, 3);
+  auto f = c.fetch("quiet", 0, 100, 1 << 20);
+  REQUIRE(f.has_value());
+  CHECK(f->header.record_count == 3);
+  CHECK(f->header.first_offset == 100);
+}
+
 TEST_CASE("a group behind the retention point skips what was deleted and goes on from the log start") {
   broker_process b;
   auto c = b.connect();

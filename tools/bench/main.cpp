@@ -130,6 +130,10 @@ void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::u
   // Every ACK already here, on every connection, without waiting; with `wait`,
   // first waits (poll) until one arrives on any connection.
   auto reap = [&](bool wait) -> bool {
+    const auto failed = [&](const std::string& why) {
+      st.error("publish failed: " + why);
+      return false;
+    };
     std::vector<pollfd> fds;
     std::vector<std::uint16_t> ports;
     for (auto& [port, c] : conns) {
@@ -137,18 +141,24 @@ void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::u
       fds.push_back({c.fd(), POLLIN, 0});
       ports.push_back(port);
     }
-    if (wait && !fds.empty()) ::poll(fds.data(), fds.size(), 10000);
+    if (wait && !fds.empty() && ::poll(fds.data(), fds.size(), 10000) == 0) {
+      return failed("no ACK from the broker within 10 s");
+    }
     for (const auto port : ports) {
       while (pending[port] > 0) {
         auto f = conns.at(port).try_next_frame(0);
-        if (!f) return st.error("publish failed: " + f.error().message), false;
+        if (!f) return failed(f.error().message);
         if (!*f) break;
         --pending[port];
-        if ((*f)->header.op != codec::opcode::ack) {
-          return st.error(fmt::format("publish failed: {} in answer to PUBLISH", codec::opcode_name((*f)->header.op))), false;
+        const codec::frame_view& fv = **f;
+        if (fv.header.op == codec::opcode::error) {
+          return failed(client::error_from(client::owned_frame{fv.header, {fv.body.begin(), fv.body.end()}}).message);
         }
-        const auto a = codec::decode_ack((*f)->body);
-        if (!a) return st.error("publish failed: malformed ACK"), false;
+        if (fv.header.op != codec::opcode::ack) {
+          return failed(fmt::format("{} in answer to PUBLISH", codec::opcode_name(fv.header.op)));
+        }
+        const auto a = codec::decode_ack(fv.body);
+        if (!a) return failed("malformed ACK");
         st.published.fetch_add(a->count, std::memory_order_relaxed);
       }
     }

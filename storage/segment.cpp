@@ -320,12 +320,8 @@ segment::added_entries segment::note_record(std::uint64_t offset, std::uint64_t 
   return a;
 }
 
-result<segment::record_at> segment::read_record_at(std::uint64_t pos, std::uint64_t visible_size) const {
-  if (pos + record_peek > visible_size) {
-    return fail(errc::corrupt, fmt::format("{}: no record at byte {}", log_path_.string(), pos));
-  }
-  std::byte b[record_peek];
-  if (!pread_all(log_fd_, b, sizeof b, pos)) return fail(errc::io_error, errno_text(log_path_, "read"));
+result<segment::record_at> segment::header_at(const std::byte* b, std::uint64_t pos,
+                                              std::uint64_t visible_size) const {
   if (load_le<std::uint16_t>(b + codec::magic_offset) != codec::magic ||
       static_cast<codec::opcode>(b[codec::opcode_offset]) != codec::opcode::record) {
     return fail(errc::corrupt, fmt::format("{}: no record header at byte {}", log_path_.string(), pos));
@@ -338,6 +334,15 @@ result<segment::record_at> segment::read_record_at(std::uint64_t pos, std::uint6
     return fail(errc::corrupt, fmt::format("{}: record at byte {} runs past the end", log_path_.string(), pos));
   }
   return r;
+}
+
+result<segment::record_at> segment::read_record_at(std::uint64_t pos, std::uint64_t visible_size) const {
+  if (pos + record_peek > visible_size) {
+    return fail(errc::corrupt, fmt::format("{}: no record at byte {}", log_path_.string(), pos));
+  }
+  std::byte b[record_peek];
+  if (!pread_all(log_fd_, b, sizeof b, pos)) return fail(errc::io_error, errno_text(log_path_, "read"));
+  return header_at(b, pos, visible_size);
 }
 
 result<segment::walk_end> segment::walk(std::uint64_t pos, std::uint64_t offset, std::uint64_t stop_offset,
@@ -361,23 +366,15 @@ result<segment::walk_end> segment::walk(std::uint64_t pos, std::uint64_t offset,
         return fail(errc::io_error, errno_text(log_path_, "read"));
       }
     }
-    const std::byte* b = buf + (pos - buf_pos);
-    if (load_le<std::uint16_t>(b + codec::magic_offset) != codec::magic ||
-        static_cast<codec::opcode>(b[codec::opcode_offset]) != codec::opcode::record) {
-      return fail(errc::corrupt, fmt::format("{}: no record header at byte {}", log_path_.string(), pos));
-    }
-    const std::uint64_t size = codec::length_field_size + load_le<std::uint32_t>(b);
-    const auto rec_offset = load_le<std::uint64_t>(b + codec::header_size + codec::record_layout::offset_offset);
-    if (size < record_peek || pos + size > visible_size) {
-      return fail(errc::corrupt, fmt::format("{}: record at byte {} runs past the end", log_path_.string(), pos));
-    }
-    if (rec_offset != offset) {
+    const auto r = header_at(buf + (pos - buf_pos), pos, visible_size);
+    if (!r) return unexpected{r.error()};
+    if (r->offset != offset) {
       return fail(errc::corrupt, fmt::format("{}: record at byte {} has offset {}, expected {}", log_path_.string(),
-                                             pos, rec_offset, offset));
+                                             pos, r->offset, offset));
     }
-    if (pos + size > stop_pos && !(first && take_first)) break;
+    if (pos + r->size > stop_pos && !(first && take_first)) break;
     first = false;
-    pos += size;
+    pos += r->size;
     ++offset;
   }
   return walk_end{pos, offset};

@@ -114,6 +114,9 @@ class segment {
  private:
   segment() = default;
   void close_fds() noexcept;
+  // Checks the header of the record whose first bytes (at least record_peek of
+  // them) are at `b`, read from file position `pos`.
+  result<record_at> header_at(const std::byte* b, std::uint64_t pos, std::uint64_t visible_size) const;
 
   std::filesystem::path log_path_, idx_path_, tix_path_;
   int log_fd_ = -1, idx_fd_ = -1, tix_fd_ = -1;

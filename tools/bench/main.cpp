@@ -129,24 +129,22 @@ void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::u
   };
   // Every ACK already here, on every connection, without waiting; with `wait`,
   // first waits (poll) until one arrives on any connection.
+  std::vector<pollfd> fds;  // reap's, kept: it runs at every wake-up of a rate-limited producer
   auto reap = [&](bool wait) -> bool {
     const auto failed = [&](const std::string& why) {
       st.error("publish failed: " + why);
       return false;
     };
-    std::vector<pollfd> fds;
-    std::vector<std::uint16_t> ports;
+    if (wait) {
+      fds.clear();
+      for (auto& [port, c] : conns) {
+        if (pending[port] > 0) fds.push_back({c.fd(), POLLIN, 0});
+      }
+      if (!fds.empty() && ::poll(fds.data(), fds.size(), 10000) == 0) return failed("no ACK from the broker within 10 s");
+    }
     for (auto& [port, c] : conns) {
-      if (pending[port] == 0) continue;
-      fds.push_back({c.fd(), POLLIN, 0});
-      ports.push_back(port);
-    }
-    if (wait && !fds.empty() && ::poll(fds.data(), fds.size(), 10000) == 0) {
-      return failed("no ACK from the broker within 10 s");
-    }
-    for (const auto port : ports) {
       while (pending[port] > 0) {
-        auto f = conns.at(port).try_next_frame(0);
+        auto f = c.try_next_frame(0);
         if (!f) return failed(f.error().message);
         if (!*f) break;
         --pending[port];

@@ -137,6 +137,14 @@ struct group_consumer::state {
     return true;
   }
 
+  // A NACK of a record of this session (else dropped: false).
+  bool add_nack(const group_record& r, std::uint32_t delay_ms, std::uint16_t flags) {
+    if (r.session != session) return false;
+    std::array<std::byte, codec::nack_size> body{};
+    codec::encode_nack(body, {subscription_id, r.partition, r.offset, delay_ms, flags});
+    return add_frame(opcode::nack, body);
+  }
+
   bool add_frame(opcode op, std::span<const std::byte> body) {
     if (!conn) return false;
     codec::append_frame(out, op, correlation(), body);
@@ -386,19 +394,11 @@ bool group_consumer::ack(std::uint32_t partition, std::uint64_t first, std::uint
 }
 
 bool group_consumer::nack(const group_record& r, std::chrono::milliseconds delay) {
-  if (r.session != s_->session) return false;
-  std::array<std::byte, codec::nack_size> body{};
   const auto ms = std::clamp<std::int64_t>(delay.count(), 0, UINT32_MAX);
-  codec::encode_nack(body, {subscription_id, r.partition, r.offset, static_cast<std::uint32_t>(ms)});
-  return s_->add_frame(opcode::nack, body);
+  return s_->add_nack(r, static_cast<std::uint32_t>(ms), 0);
 }
 
-bool group_consumer::reject(const group_record& r) {
-  if (r.session != s_->session) return false;
-  std::array<std::byte, codec::nack_size> body{};
-  codec::encode_nack(body, {subscription_id, r.partition, r.offset, 0, codec::nack_flag_dead_letter});
-  return s_->add_frame(opcode::nack, body);
-}
+bool group_consumer::reject(const group_record& r) { return s_->add_nack(r, 0, codec::nack_flag_dead_letter); }
 
 void group_consumer::add_credit(std::uint32_t records) {
   // Kept in the options too, so that a new session subscribes with the wider window.

@@ -10,6 +10,7 @@ std::vector<group_lease_table::run> group_lease_table::take(const member_id& m, 
   std::vector<run> out;
   const std::int64_t deadline = now + static_cast<std::int64_t>(settings_.ack_wait_ms);
   // Redeliveries first, in offset order, joined into runs of equal delivery count.
+  lease_map::iterator last = leases_.end();
   for (auto it = redeliver_.begin(); it != redeliver_.end() && max > 0;) {
     if (it->second.ready_at > now) {
       ++it;
@@ -18,26 +19,50 @@ std::vector<group_lease_table::run> group_lease_table::take(const member_id& m, 
     const std::uint64_t offset = it->first;
     const auto deliveries = static_cast<std::uint16_t>(std::min<std::uint32_t>(it->second.deliveries + 1u, 0xFFFF));
     it = redeliver_.erase(it);
-    leases_[offset] = {m, deadline, deliveries};
     ++redeliveries_;
+    ++leased_;
     --max;
     if (!out.empty() && out.back().first + out.back().count == offset && out.back().deliveries == deliveries) {
       ++out.back().count;
+      ++last->second.count;
     } else {
       out.push_back({offset, 1, deliveries});
+      last = leases_.emplace(offset, lease{1, m, deadline, deliveries}).first;
     }
   }
   if (max > 0 && cursor_ < end) {
     const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(max, end - cursor_));
-    for (std::uint64_t o = cursor_; o < cursor_ + n; ++o) leases_.emplace_hint(leases_.end(), o, lease{m, deadline, 1});
+    // Everything leased lies below the cursor: the new run is the last node.
+    leases_.emplace_hint(leases_.end(), cursor_, lease{n, m, deadline, 1});
+    leased_ += n;
     out.push_back({cursor_, n, 1});
     cursor_ += n;
   }
   return out;
 }
 
+void group_lease_table::split_at(std::uint64_t offset, const member_id* only) {
+  auto it = leases_.upper_bound(offset);
+  if (it == leases_.begin()) return;
+  --it;
+  lease& l = it->second;
+  if (offset <= it->first || offset >= it->first + l.count) return;
+  if (only != nullptr && l.member != *only) return;
+  lease right = l;
+  right.count = static_cast<std::uint32_t>(it->first + l.count - offset);
+  l.count = static_cast<std::uint32_t>(offset - it->first);
+  leases_.emplace_hint(std::next(it), offset, right);
+}
+
+group_lease_table::lease_map::iterator group_lease_table::erase_run(lease_map::iterator it) {
+  leased_ -= it->second.count;
+  return leases_.erase(it);
+}
+
 void group_lease_table::give_back(std::uint64_t from, std::uint64_t run_end, std::uint16_t deliveries) {
-  for (std::uint64_t o = from; o < run_end; ++o) leases_.erase(o);
+  split_at(from);
+  split_at(run_end);
+  for (auto it = leases_.lower_bound(from); it != leases_.end() && it->first < run_end;) it = erase_run(it);
   if (deliveries == 1 && run_end == cursor_) {
     cursor_ = from;
     return;
@@ -49,11 +74,14 @@ void group_lease_table::give_back(std::uint64_t from, std::uint64_t run_end, std
 }
 
 std::uint32_t group_lease_table::ack(const member_id& m, std::uint64_t first, std::uint64_t last) {
+  // Only m's runs are cut at the range's ends: other members' runs stay whole.
+  split_at(first, &m);
+  if (last != std::numeric_limits<std::uint64_t>::max()) split_at(last + 1, &m);
   std::uint32_t n = 0;
   for (auto it = leases_.lower_bound(first); it != leases_.end() && it->first <= last;) {
     if (it->second.member == m) {
-      it = leases_.erase(it);
-      ++n;
+      n += it->second.count;
+      it = erase_run(it);
     } else {
       ++it;
     }
@@ -61,11 +89,9 @@ std::uint32_t group_lease_table::ack(const member_id& m, std::uint64_t first, st
   return n;
 }
 
-group_lease_table::released group_lease_table::end_lease(std::map<std::uint64_t, lease>::iterator it,
-                                                         std::int64_t ready_at, bool give_up) {
-  released r{it->first, it->second.member, it->second.deliveries,
-             give_up || it->second.deliveries >= settings_.max_deliver};
-  leases_.erase(it);
+group_lease_table::released group_lease_table::end_one(std::uint64_t offset, const lease& l, std::int64_t ready_at,
+                                                       bool give_up) {
+  released r{offset, l.member, l.deliveries, give_up || l.deliveries >= settings_.max_deliver};
   if (r.offset < log_start_) {
     // Deleted by retention while leased: it cannot be read again, so it is not.
     ++skipped_;
@@ -81,24 +107,30 @@ group_lease_table::released group_lease_table::end_lease(std::map<std::uint64_t,
   return r;
 }
 
+group_lease_table::lease_map::iterator group_lease_table::end_run(lease_map::iterator it, std::int64_t ready_at,
+                                                                  bool give_up, std::vector<released>& out) {
+  for (std::uint32_t k = 0; k < it->second.count; ++k) out.push_back(end_one(it->first + k, it->second, ready_at, give_up));
+  return erase_run(it);
+}
+
 bool group_lease_table::nack(const member_id& m, std::uint64_t offset, std::int64_t ready_at, released& out,
                              bool give_up) {
-  const auto it = leases_.find(offset);
-  if (it == leases_.end() || it->second.member != m) return false;
-  out = end_lease(it, ready_at, give_up);
+  auto it = leases_.upper_bound(offset);
+  if (it == leases_.begin()) return false;
+  --it;
+  if (offset >= it->first + it->second.count || it->second.member != m) return false;
+  split_at(offset);
+  split_at(offset + 1);
+  it = leases_.find(offset);
+  out = end_one(offset, it->second, ready_at, give_up);
+  erase_run(it);
   return true;
 }
 
 std::vector<group_lease_table::released> group_lease_table::expire(std::int64_t now) {
   std::vector<released> out;
   for (auto it = leases_.begin(); it != leases_.end();) {
-    if (it->second.deadline <= now) {
-      auto next = std::next(it);
-      out.push_back(end_lease(it, now));
-      it = next;
-    } else {
-      ++it;
-    }
+    it = it->second.deadline <= now ? end_run(it, now, false, out) : std::next(it);
   }
   return out;
 }
@@ -106,13 +138,7 @@ std::vector<group_lease_table::released> group_lease_table::expire(std::int64_t 
 std::vector<group_lease_table::released> group_lease_table::release_member(const member_id& m) {
   std::vector<released> out;
   for (auto it = leases_.begin(); it != leases_.end();) {
-    if (it->second.member == m) {
-      auto next = std::next(it);
-      out.push_back(end_lease(it, 0));
-      it = next;
-    } else {
-      ++it;
-    }
+    it = it->second.member == m ? end_run(it, 0, false, out) : std::next(it);
   }
   return out;
 }

@@ -4,9 +4,13 @@
 // wait to be delivered again, and the committed position — the lowest offset not
 // yet done. Pure bookkeeping: no I/O, no clock of its own (callers pass `now`).
 //
-// Memory: a lease or a waiting redelivery is one map node; there are at most as
-// many as the credit of the group's members plus the records they released, so
-// the table stays bounded by the credit the broker lets members hold.
+// Memory: leases are kept as runs — consecutive offsets leased together to one
+// member with one deadline and delivery count are one map node, split only where
+// an ack, NACK or give-back ends part of a run — so a member's window of new
+// records costs one node, not one per record. A waiting redelivery is one node
+// per record. There are at most as many records as the credit of the group's
+// members plus the records they released, so the table stays bounded by the
+// credit the broker lets members hold.
 //
 // Thread: owned by the partition's owner shard.
 
@@ -77,7 +81,8 @@ class group_lease_table {
   std::int64_t next_due() const noexcept;  // earliest ready time of a waiting redelivery, or INT64_MAX
   std::uint64_t committed() const noexcept;
   std::uint64_t cursor() const noexcept { return cursor_; }
-  std::size_t leased() const noexcept { return leases_.size(); }
+  std::size_t leased() const noexcept { return leased_; }        // records, not runs
+  std::size_t lease_runs() const noexcept { return leases_.size(); }
   std::size_t waiting() const noexcept { return redeliver_.size(); }
   std::uint64_t redeliveries() const noexcept { return redeliveries_; }
   std::uint64_t dead_letters() const noexcept { return dead_; }
@@ -85,20 +90,31 @@ class group_lease_table {
   const settings& config() const noexcept { return settings_; }
 
  private:
+  // Offsets [key, key + count) leased to `member` until `deadline`.
   struct lease {
+    std::uint32_t count = 0;
     member_id member;
     std::int64_t deadline = 0;
     std::uint16_t deliveries = 0;
   };
+  using lease_map = std::map<std::uint64_t, lease>;
   struct waiting_record {
     std::int64_t ready_at = 0;
     std::uint16_t deliveries = 0;  // deliveries so far
   };
-  released end_lease(std::map<std::uint64_t, lease>::iterator it, std::int64_t ready_at, bool give_up = false);
+  // Makes `offset` the first offset of a run if a run covers it (with `only`: a
+  // run of that member).
+  void split_at(std::uint64_t offset, const member_id* only = nullptr);
+  // Removes the run (whole) and returns what it leaves.
+  lease_map::iterator erase_run(lease_map::iterator it);
+  // Ends the lease of every record of the run: out gets one entry per record.
+  lease_map::iterator end_run(lease_map::iterator it, std::int64_t ready_at, bool give_up, std::vector<released>& out);
+  released end_one(std::uint64_t offset, const lease& l, std::int64_t ready_at, bool give_up);
 
   std::uint64_t cursor_;
   settings settings_;
-  std::map<std::uint64_t, lease> leases_;
+  lease_map leases_;
+  std::size_t leased_ = 0;  // records in leases_
   std::map<std::uint64_t, waiting_record> redeliver_;
   std::map<std::uint64_t, bool> held_;  // dead, not yet in the dead-letter topic: the position waits
   std::uint64_t redeliveries_ = 0;

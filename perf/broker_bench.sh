@@ -3,12 +3,12 @@
 # perf/broker_bench against it, stops it. Bounded: each phase runs for --seconds.
 #   publish: sync and none topics, 100-byte messages in batches of 64
 #   fetch:   a ~1 GiB backlog read by one consumer, --delivery zero-copy and copy
-# Usage: perf/broker_bench.sh [seconds=5]
+# Usage: [BUILD=build-rel] perf/broker_bench.sh [seconds=5]   (BUILD: the build dir, default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
-bin=build/broker/mcp-broker
-bench=build/perf/broker_bench
+bin=${BUILD:-build}/broker/mcp-broker
+bench=${BUILD:-build}/perf/broker_bench
 port=$((20000 + RANDOM % 30000))
 run_broker() {  # delivery
   dir=$(mktemp -d /tmp/mcp-bench-XXXXXX)

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 if [[ ! -f build/build.ninja ]]; then meson setup build; fi
 meson compile -C build
-exec build/tools/mcp-bench --embedded --size 100 --duration 10 --producers 2 --consumers 2 --partitions 4 "$@"
+exec build/tools/mcp-bench --embedded --size 100 --duration 10 "$@"  # defaults: 2 producers, 2 consumers, 4 partitions

@@ -43,9 +43,11 @@ struct options {
   std::string broker;
   bool embedded = false;
   unsigned shards = 2;
-  unsigned producers = 1;
-  unsigned consumers = 1;
-  std::uint32_t partitions = 2;
+  // The defaults are the headline run on a 2-core machine (scripts/run.sh): one
+  // producer and one consumer per core, two partitions per shard.
+  unsigned producers = 2;
+  unsigned consumers = 2;
+  std::uint32_t partitions = 4;
   std::size_t size = 100;
   std::uint64_t messages = 0;
   double duration = 10;

@@ -40,6 +40,9 @@ void decode_body(const frame_view& f) {
     case opcode::credit: (void)decode_credit(body); break;
     case opcode::commit: (void)decode_commit(body); break;
     case opcode::nack: (void)decode_nack(body); break;
+    case opcode::delivery: (void)decode_delivery(body); break;
+    case opcode::groups: (void)verify_control<mcp::fb::GroupsRequest>(body); break;
+    case opcode::groups_ok: (void)verify_control<mcp::fb::GroupsReply>(body); break;
     case opcode::ping:
     case opcode::pong: (void)decode_ping(body); break;
     case opcode::ok: break;

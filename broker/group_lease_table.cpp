@@ -41,12 +41,17 @@ std::vector<group_lease_table::run> group_lease_table::take(const member_id& m, 
   return out;
 }
 
-void group_lease_table::split_at(std::uint64_t offset, const member_id* only) {
+group_lease_table::lease_map::iterator group_lease_table::run_at(std::uint64_t offset) {
   auto it = leases_.upper_bound(offset);
-  if (it == leases_.begin()) return;
+  if (it == leases_.begin()) return leases_.end();
   --it;
+  return offset < it->first + it->second.count ? it : leases_.end();
+}
+
+void group_lease_table::split_at(std::uint64_t offset, const member_id* only) {
+  const auto it = run_at(offset);
+  if (it == leases_.end() || it->first == offset) return;
   lease& l = it->second;
-  if (offset <= it->first || offset >= it->first + l.count) return;
   if (only != nullptr && l.member != *only) return;
   lease right = l;
   right.count = static_cast<std::uint32_t>(it->first + l.count - offset);
@@ -115,13 +120,10 @@ group_lease_table::lease_map::iterator group_lease_table::end_run(lease_map::ite
 
 bool group_lease_table::nack(const member_id& m, std::uint64_t offset, std::int64_t ready_at, released& out,
                              bool give_up) {
-  auto it = leases_.upper_bound(offset);
-  if (it == leases_.begin()) return false;
-  --it;
-  if (offset >= it->first + it->second.count || it->second.member != m) return false;
+  if (const auto it = run_at(offset); it == leases_.end() || it->second.member != m) return false;
   split_at(offset);
   split_at(offset + 1);
-  it = leases_.find(offset);
+  const auto it = leases_.find(offset);
   out = end_one(offset, it->second, ready_at, give_up);
   erase_run(it);
   return true;

@@ -102,10 +102,12 @@ class group_lease_table {
     std::int64_t ready_at = 0;
     std::uint16_t deliveries = 0;  // deliveries so far
   };
+  // The run covering `offset`, or end().
+  lease_map::iterator run_at(std::uint64_t offset);
   // Makes `offset` the first offset of a run if a run covers it (with `only`: a
   // run of that member).
   void split_at(std::uint64_t offset, const member_id* only = nullptr);
-  // Removes the run (whole) and returns what it leaves.
+  // Removes the whole run; returns the run after it.
   lease_map::iterator erase_run(lease_map::iterator it);
   // Ends the lease of every record of the run: out gets one entry per record.
   lease_map::iterator end_run(lease_map::iterator it, std::int64_t ready_at, bool give_up, std::vector<released>& out);

@@ -91,3 +91,21 @@ TEST_CASE("mcp-bench refuses bad flags with exit code 2") {
   CHECK(sh(bench() + " --messages 10 --duration 5").exit_code == 2);
   CHECK(sh(bench() + " --broker 127.0.0.1:1 --embedded").exit_code == 2);
 }
+
+TEST_CASE("mcp-bench --segment-bytes / --retention-bytes configure the bench topic; a size the broker refuses is an error") {
+  // 64 KiB segments and 1 MiB kept per partition: the run writes ~1.5 MB per
+  // partition, so it rolls many segments; the consumers keep up, so whatever the
+  // once-a-second retention pass deletes was consumed already.
+  const std::string parse =
+      "python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); "
+      "p=d[\"params\"]; print(d[\"consumed\"], d[\"verified\"], p[\"segment_bytes\"], p[\"retention_bytes\"])'";
+  const auto r = sh(bench() + " --embedded --messages 40000 --partitions 4 --rate 200000 --segment-bytes 65536 "
+                              "--retention-bytes 1048576 --durability none --json | " + parse);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "40000 True 65536 1048576\n");
+  const auto bad = mcp::test::run_command(bench() + " --embedded --messages 10 --segment-bytes 100");
+  CHECK(bad.exit_code == 1);
+  CAPTURE(bad.out);
+  CHECK(bad.out.find("create topic") != std::string::npos);
+  CHECK(sh(bench() + " --retention-bytes -2").exit_code == 2);
+}

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,6 +63,10 @@ struct options {
   unsigned inflight = 128;
   std::int64_t linger_us = -1;  // with --rate: how long a batch waits after its first message is due; -1: until full
   std::string durability = "sync";
+  // Of the bench topic, so a long run's disk use stays bounded: per partition, -1
+  // unlimited; a segment size, 0 for the broker's default.
+  std::int64_t retention_bytes = -1;
+  std::int64_t segment_bytes = 0;
   bool json = false;
   std::string topic;
   std::string group;         // consumers are members of this group (empty: stream readers)
@@ -382,6 +387,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--inflight", o.inflight, "unacknowledged batches per connection (the producer's window)")->check(CLI::Range(1u, 1024u));
   app.add_option("--durability", o.durability, "sync | none | interval:MS (topic and embedded broker)");
+  app.add_option("--retention-bytes", o.retention_bytes,
+                 "bench topic's retention per partition, -1 unlimited (records deleted before they are consumed count "
+                 "as lost)")
+      ->check(CLI::Range(std::int64_t{-1}, std::numeric_limits<std::int64_t>::max()))
+      ->capture_default_str();
+  app.add_option("--segment-bytes", o.segment_bytes, "bench topic's segment size, 4096..1073741824 (0: broker default)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30))
+      ->capture_default_str();
   app.add_flag("--json", o.json, "print the summary as one JSON object on the last line");
   auto* group_opt = app.add_option("--group", o.group, "consumers join this consumer group and ack every record");
   app.add_option("--workers", o.workers, "with --group: group members (threads)")->check(CLI::Range(1u, 256u))->needs(group_opt);
@@ -424,7 +437,13 @@ int main(int argc, char** argv) {
                     : o.durability == "sync" ? fb::DurabilityKind::Sync
                                              : fb::DurabilityKind::Interval;
   const std::uint32_t interval = kind == fb::DurabilityKind::Interval ? static_cast<std::uint32_t>(std::stoul(o.durability.substr(9))) : 0;
-  if (auto r = admin->create_topic(o.topic, o.partitions, kind, interval); !r) {
+  fb::TopicConfigT topic_config;
+  topic_config.partitions = o.partitions;
+  topic_config.durability = kind;
+  topic_config.durability_interval_ms = interval;
+  topic_config.retention_bytes = o.retention_bytes;
+  topic_config.segment_bytes = o.segment_bytes;
+  if (auto r = admin->create_topic(o.topic, topic_config); !r) {
     std::fprintf(stderr, "mcp-bench: create topic: %s\n", r.error().message.c_str());
     return 1;
   }
@@ -543,14 +562,16 @@ int main(int argc, char** argv) {
         "{%s\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
         "\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"verified\":%s,"
         "\"errors\":%llu,\"params\":{\"producers\":%u,\"consumers\":%u,\"partitions\":%u,\"size\":%zu,\"batch\":%u,"
-        "\"rate\":%.0f,\"linger_us\":%lld,\"durability\":\"%s\",\"embedded\":%s%s}}\n",
+        "\"rate\":%.0f,\"linger_us\":%lld,\"durability\":\"%s\",\"retention_bytes\":%lld,\"segment_bytes\":%lld,"
+        "\"embedded\":%s%s}}\n",
         group_keys.c_str(), static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct), pub_rate,
         e2e_rate, mb,
         static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
         static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
         static_cast<unsigned long long>(all.max()), verified ? "true" : "false",
         static_cast<unsigned long long>(st.errors.load()), o.producers, o.consumers, o.partitions, o.size, o.batch, o.rate,
-        static_cast<long long>(o.linger_us), o.durability.c_str(), o.embedded ? "true" : "false", group_params.c_str());
+        static_cast<long long>(o.linger_us), o.durability.c_str(), static_cast<long long>(o.retention_bytes),
+        static_cast<long long>(o.segment_bytes), o.embedded ? "true" : "false", group_params.c_str());
   }
   return verified ? 0 : 1;
 }

@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
     log(log_level::error, "this kernel lacks io_uring features the broker needs: {}", list);
     return 1;
   }
+  if (!features.unlinkat) {
+    log(log_level::warn, "io_uring has no UNLINKAT (Linux 5.11): retention unlinks segments on the shard threads, "
+                         "which stalls their connections while a large file is freed");
+  }
   try {
     shard_group group(cfg, features);
     return group.run();

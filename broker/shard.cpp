@@ -76,7 +76,7 @@ shard::shard(unsigned id, const broker_config& cfg, const io::ring_features& fea
       group_(group),
       ring_({.entries = 4096, .start_disabled = true}, features),
       pool_(ring_, 0, cfg.recv_buffers, cfg.recv_buffer_size),
-      file_io_(ring_) {
+      file_io_(ring_, features.unlinkat) {
   decoder_opts_.max_frame = cfg.max_frame;
   main_listener_.s = shard_listener_.s = this;
   main_listener_.fd = listen_socket(cfg.listen_host, cfg.listen_port, true);
@@ -206,8 +206,8 @@ void shard::run_retention(std::int64_t now) {
   // segment_ms (partition_log::apply_retention); the pass is cheap when nothing is due.
   for (auto& [name, t] : topics_) {
     for (auto& [p, ps] : t.partitions) {
-      // Unlinking a sealed segment is a blocking call on this thread; it happens at
-      // most once a second per partition and only for whole segments (docs/operations.md).
+      // Dropped segments' files are unlinked through the ring (file_io::remove):
+      // freeing a large file can take ~100 ms (docs/storage.md "Retention").
       const auto removed = ps.log->apply_retention(now);
       if (!removed) {
         broker::log(log_level::error, "retention of {}/{}: {}", name, p, removed.error().message);

@@ -72,6 +72,8 @@ class bench_io final : public storage::file_io {
     }
     cv_.notify_one();
   }
+  // The benchmark applies no retention; a removal runs at once, reported at the next poll.
+  void remove(const char* path, storage::io_callback* cb) override { local_.push_back({cb, ::unlink(path) == 0 ? 0 : -errno}); }
   // Delivers finished operations on the calling thread; waits briefly for a sync if nothing else.
   void poll(bool wait) {
     std::vector<done> ready;

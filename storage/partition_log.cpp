@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 #include <unistd.h>
 
@@ -22,11 +24,12 @@ partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
     : dir_(std::move(dir)), opts_(opts), io_(io) {
   sync_.log = this;
   index_cb_.log = this;
+  removal_cb_.log = this;
 }
 
 partition_log::~partition_log() {
   // A log is destroyed only when its backend is idle (the sync backend always is).
-  assert(pending_.empty() && !sync_in_flight_);
+  assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_);
 }
 
 segment::options partition_log::segment_opts() const noexcept {
@@ -237,6 +240,29 @@ void partition_log::sync_round::io_done(int res) noexcept {
 void partition_log::index_write::io_done(int) noexcept {
   // An index write that failed leaves a stale index: recovery detects and rebuilds it.
   --log->index_writes_;
+}
+
+void partition_log::removal::io_done(int res) noexcept {
+  log->removal_in_flight_ = false;
+  // Gone already is what was asked for. On a real failure the file stays at the
+  // front of the queue, so no later file goes before it (see doomed_).
+  if (res < 0 && res != -ENOENT) {
+    log->removal_failure_ = fmt::format("remove {}: {}; retried at the next retention pass",
+                                        log->doomed_.front().string(), std::strerror(-res));
+    return;
+  }
+  log->doomed_.pop_front();
+  if (!log->starting_removals_) log->start_removals();
+}
+
+void partition_log::start_removals() noexcept {
+  // A loop rather than recursion: a synchronous backend completes inside remove().
+  starting_removals_ = true;
+  while (!removal_in_flight_ && !doomed_.empty() && removal_failure_.empty()) {
+    removal_in_flight_ = true;
+    io_.remove(doomed_.front().c_str(), &removal_cb_);
+  }
+  starting_removals_ = false;
 }
 
 void partition_log::fail_log(int err, const char* what) noexcept {
@@ -463,6 +489,11 @@ result<void> partition_log::verify() const {
 }
 
 result<std::size_t> partition_log::apply_retention(std::int64_t now_ms) {
+  if (!removal_failure_.empty()) {
+    auto why = std::exchange(removal_failure_, {});
+    start_removals();
+    return fail(errc::io_error, std::move(why));
+  }
   std::size_t removed = 0;
   // A quiet log's active segment would never age out (it is never deleted, and
   // it rolls by age only at the next append): once everything in it is written
@@ -490,10 +521,11 @@ result<std::size_t> partition_log::apply_retention(std::int64_t now_ms) {
       break;
     }
     total -= oldest.size();
-    if (auto r = oldest.remove_files(); !r) return unexpected{r.error()};
+    for (auto& p : oldest.close_for_removal()) doomed_.push_back(std::move(p));
     segments_.pop_front();
     ++removed;
   }
+  start_removals();
   return removed;
 }
 

@@ -113,11 +113,14 @@ class partition_log {
   // reported as corrupt with the segment file and byte position. Blocking.
   result<void> verify() const;
 
-  // Deletes whole sealed segments beyond retention (bytes, age); never the active
+  // Drops whole sealed segments beyond retention (bytes, age); never the active
   // one. When the log is idle it also rolls an active segment that is due by
   // segment_ms or wholly past retention_ms, so a quiet log ages out too (that
-  // segment goes in a later call). Blocking (create, unlink). Returns how many
-  // segments went.
+  // segment goes in a later call). Returns how many segments went: they are gone
+  // from the log at once, and their files are unlinked through the backend, one
+  // after the other (files_to_remove() until done). A removal that failed is
+  // reported as the error of the next call, which retries it. A roll creates
+  // files (open O_CREAT, on this thread).
   result<std::size_t> apply_retention(std::int64_t now_ms);
 
   std::uint64_t log_start() const noexcept;
@@ -127,8 +130,12 @@ class partition_log {
   std::size_t segment_count() const noexcept { return segments_.size(); }
   const segment& segment_at(std::size_t i) const noexcept { return *segments_[i]; }
   bool failed() const noexcept { return failed_; }
-  // No write or sync in flight.
-  bool idle() const noexcept { return pending_.empty() && !sync_in_flight_ && index_writes_ == 0; }
+  // No write, sync or file removal in flight.
+  bool idle() const noexcept {
+    return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_;
+  }
+  // Files of dropped segments not yet unlinked.
+  std::size_t files_to_remove() const noexcept { return doomed_.size(); }
   std::uint64_t syncs_issued() const noexcept { return syncs_issued_; }
   const log_options& options() const noexcept { return opts_; }
 
@@ -155,6 +162,11 @@ class partition_log {
     partition_log* log = nullptr;
     void io_done(int res) noexcept override;
   };
+  // Completion of the file removal in flight (doomed_.front()).
+  struct removal final : io_callback {
+    partition_log* log = nullptr;
+    void io_done(int res) noexcept override;
+  };
 
   partition_log(std::filesystem::path dir, const log_options& opts, file_io& io);
   result<void> roll(std::int64_t now_ms);
@@ -162,6 +174,7 @@ class partition_log {
   void advance() noexcept;
   void advance_once() noexcept;
   void start_sync() noexcept;
+  void start_removals() noexcept;
   void fail_log(int err, const char* what) noexcept;
   segment::options segment_opts() const noexcept;
   std::uint64_t visible_size(const segment& s) const noexcept;
@@ -177,6 +190,16 @@ class partition_log {
   sync_round sync_;
   index_write index_cb_;
   unsigned index_writes_ = 0;
+  // Files of dropped segments, to unlink in this order, one at a time: so whatever
+  // is left of them on disk (after a crash or a failure) is always whole segments
+  // just below the log start, which the next open takes back as the log's first
+  // segments, with no gap. A segment's indexes go before its log: a log without
+  // its index is rebuilt at open, an index without its log would never be deleted.
+  std::deque<std::filesystem::path> doomed_;
+  removal removal_cb_;
+  bool removal_in_flight_ = false;
+  bool starting_removals_ = false;
+  std::string removal_failure_;  // the removal that failed; retried at the next apply_retention
   bool sync_in_flight_ = false;
   std::uint64_t sync_target_ = 0;
   std::uint64_t written_next_ = 0;   // every offset below is written

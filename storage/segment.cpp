@@ -412,14 +412,9 @@ result<void> segment::rewrite_indexes() {
   return {};
 }
 
-result<void> segment::remove_files() {
+std::array<fs::path, 3> segment::close_for_removal() {
   close_fds();
-  std::error_code ec;
-  for (const auto& p : {log_path_, idx_path_, tix_path_}) {
-    fs::remove(p, ec);
-    if (ec) return fail(errc::io_error, fmt::format("remove {}: {}", p.string(), ec.message()));
-  }
-  return {};
+  return {std::move(idx_path_), std::move(tix_path_), std::move(log_path_)};
 }
 
 }  // namespace mcp::storage

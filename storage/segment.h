@@ -7,6 +7,7 @@
 // they happen when a log opens, when a segment rolls, and in retention — never
 // per append. Appends and index writes go through the log's file_io.
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -108,8 +109,12 @@ class segment {
   // Writes the whole in-memory indexes to their files (used when sealing and at
   // recovery; synchronous).
   result<void> rewrite_indexes();
-  // Deletes the three files (retention). The segment is unusable afterwards.
-  result<void> remove_files();
+  // Closes the three files and returns their paths in the order they must be
+  // deleted (retention): both indexes before the log, so a crash in between leaves
+  // at worst a segment without its index, which opening rebuilds, never an index
+  // without its segment. The segment is unusable afterwards. Never blocks: the
+  // files are still linked, so closing frees nothing.
+  std::array<std::filesystem::path, 3> close_for_removal();
 
  private:
   segment() = default;

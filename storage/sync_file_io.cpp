@@ -24,4 +24,6 @@ void sync_file_io::datasync(int fd, io_callback* cb) {
   cb->io_done(::fdatasync(fd) == 0 ? 0 : -errno);
 }
 
+void sync_file_io::remove(const char* path, io_callback* cb) { cb->io_done(::unlink(path) == 0 ? 0 : -errno); }
+
 }  // namespace mcp::storage

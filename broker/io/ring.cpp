@@ -37,6 +37,7 @@ ring_features probe_features() {
     f.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
     f.splice = io_uring_opcode_supported(probe, IORING_OP_SPLICE);
     f.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    f.unlinkat = io_uring_opcode_supported(probe, IORING_OP_UNLINKAT);
     // Multishot accept and recv have no opcode of their own; they came with
     // kernels that also have SEND_ZC-era opcodes. Check by registering a buffer
     // ring (5.19+) and trusting ACCEPT/RECV to honour the multishot flags there.
@@ -69,9 +70,9 @@ std::string ring_features::describe() const {
   auto yn = [](bool b) { return b ? "yes" : "no"; };
   return fmt::format(
       "single_issuer={} defer_taskrun={} coop_taskrun={} msg_ring={} multishot_accept={} "
-      "multishot_recv={} buf_ring={} splice={} send_zc={}",
+      "multishot_recv={} buf_ring={} splice={} send_zc={} unlinkat={}",
       yn(single_issuer), yn(defer_taskrun), yn(coop_taskrun), yn(msg_ring), yn(multishot_accept),
-      yn(multishot_recv), yn(provided_buffer_ring), yn(splice), yn(send_zc));
+      yn(multishot_recv), yn(provided_buffer_ring), yn(splice), yn(send_zc), yn(unlinkat));
 }
 
 std::vector<std::string> ring_features::missing_required() const {

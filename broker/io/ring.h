@@ -41,6 +41,7 @@ struct ring_features {
   bool provided_buffer_ring = false;
   bool splice = false;
   bool send_zc = false;
+  bool unlinkat = false;  // IORING_OP_UNLINKAT (5.11): retention deletes files off the shard thread
 
   // Text for the start-up log line.
   std::string describe() const;

@@ -4,6 +4,9 @@
 #include <cassert>
 #include <cerrno>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace mcp::broker::io {
 
 namespace {
@@ -109,6 +112,21 @@ void uring_file_io::datasync(int fd, storage::io_callback* cb) {
   io_uring_sqe* sqe = ring_.get_sqe();
   o->sqe = nullptr;  // never joined
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(sqe, make_user_data(o));
+}
+
+void uring_file_io::remove(const char* path, storage::io_callback* cb) {
+  if (!unlink_op_) {
+    cb->io_done(::unlink(path) == 0 ? 0 : -errno);
+    return;
+  }
+  op* o = take();
+  o->sync_cb = cb;
+  o->fd = -1;
+  o->is_sync = true;
+  o->sqe = nullptr;  // never joined
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0);
   io_uring_sqe_set_data64(sqe, make_user_data(o));
 }
 

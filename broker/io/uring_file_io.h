@@ -1,7 +1,8 @@
 #pragma once
 // storage::file_io driven by a shard's io_uring: IORING_OP_WRITEV at an explicit
-// offset and IORING_OP_FSYNC with IORING_FSYNC_DATASYNC. Nothing blocks: the
-// partition log's callbacks run when the shard reaps the completions.
+// offset, IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, and IORING_OP_UNLINKAT
+// (a plain unlink() where the kernel lacks it). Nothing blocks: the partition
+// log's callbacks run when the shard reaps the completions.
 //
 // Coalescing: a write that continues, on the same file, a write whose SQE is
 // still in the submission queue (not yet handed to the kernel) joins that SQE as
@@ -26,11 +27,13 @@ namespace mcp::broker::io {
 
 class uring_file_io final : public storage::file_io {
  public:
-  explicit uring_file_io(ring& r) : ring_(r) {}
+  // unlink_op: the kernel has IORING_OP_UNLINKAT (ring_features::unlinkat).
+  uring_file_io(ring& r, bool unlink_op) : ring_(r), unlink_op_(unlink_op) {}
   ~uring_file_io() override;
 
   void write_at(int fd, std::uint64_t pos, std::span<const std::byte> bytes, storage::io_callback* cb) override;
   void datasync(int fd, storage::io_callback* cb) override;
+  void remove(const char* path, storage::io_callback* cb) override;
 
   // Operations submitted and not yet completed (a coalesced write counts once).
   unsigned in_flight() const noexcept { return in_flight_; }
@@ -41,8 +44,8 @@ class uring_file_io final : public storage::file_io {
   struct op final : io_completion {
     uring_file_io* owner = nullptr;
     int fd = -1;
-    bool is_sync = false;
-    storage::io_callback* sync_cb = nullptr;
+    bool is_sync = false;                     // a sync or a removal: one callback, no bytes
+    storage::io_callback* sync_cb = nullptr;  // its callback
     std::uint64_t pos = 0;
     std::size_t total = 0;                                           // bytes of every part
     std::size_t done = 0;                                            // written so far
@@ -58,6 +61,7 @@ class uring_file_io final : public storage::file_io {
   bool unsubmitted(const op* o) noexcept;
 
   ring& ring_;
+  bool unlink_op_;
   std::vector<std::unique_ptr<op>> all_;
   std::vector<op*> free_;
   std::vector<op*> open_;  // writes whose SQE may still be waiting in the queue

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -31,7 +32,7 @@ struct acks final : storage::append_callback {
 TEST_CASE("a partition log driven by the ring appends with sync and reads back after reopening") {
   mcp::test::temp_dir dir;
   broker::io::ring r({.entries = 64}, broker::io::probe_features());
-  broker::io::uring_file_io io(r);
+  broker::io::uring_file_io io(r, broker::io::probe_features().unlinkat);
   storage::log_options o;
   o.segment_bytes = 64 << 10;
   o.level.level = storage::durability::kind::sync;
@@ -78,7 +79,7 @@ std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(s
 TEST_CASE("contiguous writes queued in one turn join one WRITEV; each still gets its own completion") {
   mcp::test::temp_dir dir;
   broker::io::ring r({.entries = 64}, broker::io::probe_features());
-  broker::io::uring_file_io io(r);
+  broker::io::uring_file_io io(r, broker::io::probe_features().unlinkat);
   const auto path = dir.path() / "f";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   REQUIRE(fd >= 0);
@@ -121,7 +122,7 @@ TEST_CASE("contiguous writes queued in one turn join one WRITEV; each still gets
 
 TEST_CASE("a failed coalesced write fails every part") {
   broker::io::ring r({.entries = 64}, broker::io::probe_features());
-  broker::io::uring_file_io io(r);
+  broker::io::uring_file_io io(r, broker::io::probe_features().unlinkat);
   int p[2];
   REQUIRE(::pipe(p) == 0);
   ::close(p[1]);
@@ -136,4 +137,71 @@ TEST_CASE("a failed coalesced write fails every part") {
   CHECK(ra.results[0] < 0);
   CHECK(rb.results[0] == ra.results[0]);
   ::close(p[0]);
+}
+
+TEST_CASE("remove unlinks through the ring, or at once where the kernel lacks UNLINKAT; a missing file is ENOENT") {
+  const bool kernel_has_it = broker::io::probe_features().unlinkat;
+  for (const bool unlink_op : {true, false}) {
+    if (unlink_op && !kernel_has_it) continue;
+    CAPTURE(unlink_op);
+    mcp::test::temp_dir dir;
+    broker::io::ring r({.entries = 64}, broker::io::probe_features());
+    broker::io::uring_file_io io(r, unlink_op);
+    const std::string there = (dir.path() / "there").string(), missing = (dir.path() / "missing").string();
+    ::close(::open(there.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    io_result a, b;
+    io.remove(there.c_str(), &a);
+    io.remove(missing.c_str(), &b);
+    // Through the ring nothing happens before the shard submits.
+    CHECK(io.in_flight() == (unlink_op ? 2u : 0u));
+    CHECK(std::filesystem::exists(there) == unlink_op);
+    while (io.in_flight() > 0) r.run_once(1, 10'000'000);
+    REQUIRE(a.results.size() == 1);
+    REQUIRE(b.results.size() == 1);
+    CHECK(a.results[0] == 0);
+    CHECK(b.results[0] == -ENOENT);
+    CHECK_FALSE(std::filesystem::exists(there));
+  }
+}
+
+TEST_CASE("retention driven by the ring: segments leave the log at once, their files once the unlinks complete") {
+  mcp::test::temp_dir dir;
+  broker::io::ring r({.entries = 64}, broker::io::probe_features());
+  broker::io::uring_file_io io(r, broker::io::probe_features().unlinkat);
+  storage::log_options o;
+  o.segment_bytes = 4096;
+  o.index_interval = 1024;
+  o.level.level = storage::durability::kind::none;
+  o.retention_bytes = 10'000;
+  auto log = storage::partition_log::open(dir.path(), o, io, 1);
+  REQUIRE(log.has_value());
+  acks a;
+  std::vector<mcp::test::batch> batches;
+  for (int i = 0; i < 40; ++i) batches.push_back(mcp::test::make_batch(4));
+  for (auto& b : batches) {
+    REQUIRE((*log)->append(b.bytes, b.count, 1, &a).has_value());
+    while (!(*log)->idle() || io.in_flight() > 0) r.run_once(1, 10'000'000);
+  }
+  const auto files = [&] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
+    return n;
+  };
+  const std::size_t segments_before = (*log)->segment_count();
+  REQUIRE(files() == 3 * segments_before);
+  const auto removed = (*log)->apply_retention(2);
+  REQUIRE(removed.has_value());
+  REQUIRE(*removed > 0);
+  CHECK((*log)->segment_count() == segments_before - *removed);
+  CHECK((*log)->locate(0, 100).error().code == storage::errc::out_of_range);
+  if (io.in_flight() > 0) {
+    // Unlinks queued on the ring: the files are still there and the log is not idle.
+    CHECK((*log)->files_to_remove() == 3 * *removed);
+    CHECK_FALSE((*log)->idle());
+    CHECK(files() == 3 * segments_before);
+  }
+  while (!(*log)->idle() || io.in_flight() > 0) r.run_once(1, 10'000'000);
+  CHECK((*log)->files_to_remove() == 0);
+  CHECK(files() == 3 * (*log)->segment_count());
+  CHECK((*log)->apply_retention(3).value() == 0);
 }

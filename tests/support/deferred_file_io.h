@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <deque>
+#include <string>
 #include <vector>
 
 #include "storage/file_io.h"
@@ -18,10 +19,12 @@ class deferred_file_io final : public storage::file_io {
  public:
   struct op {
     bool is_sync = false;
+    bool is_remove = false;
     int fd = -1;
     std::size_t bytes = 0;
     storage::io_callback* cb = nullptr;
     int result = 0;
+    std::string path;  // of a removal
   };
 
   void write_at(int fd, std::uint64_t pos, std::span<const std::byte> bytes, storage::io_callback* cb) override {
@@ -31,12 +34,19 @@ class deferred_file_io final : public storage::file_io {
     } else if (::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(pos)) != static_cast<ssize_t>(bytes.size())) {
       res = -errno;
     }
-    ops.push_back({false, fd, bytes.size(), cb, res});
+    ops.push_back({false, false, fd, bytes.size(), cb, res});
   }
   void datasync(int fd, storage::io_callback* cb) override {
     const int res = (++ops_seen_ == fail_nth_) ? -fail_errno_ : (::fdatasync(fd) == 0 ? 0 : -errno);
-    ops.push_back({true, fd, 0, cb, res});
+    ops.push_back({true, false, fd, 0, cb, res});
     ++syncs;
+  }
+
+  // Unlinks at once, like the others; the completion is held.
+  void remove(const char* path, storage::io_callback* cb) override {
+    const int res = (++ops_seen_ == fail_nth_) ? -fail_errno_ : (::unlink(path) == 0 ? 0 : -errno);
+    ops.push_back({false, true, -1, 0, cb, res, path});
+    ++removes;
   }
 
   // Completes the i-th held operation.
@@ -55,6 +65,7 @@ class deferred_file_io final : public storage::file_io {
 
   std::deque<op> ops;
   unsigned syncs = 0;
+  unsigned removes = 0;
 
  private:
   unsigned ops_seen_ = 0;

@@ -64,6 +64,10 @@ parse_outcome parse_args(int argc, const char* const* argv) {
       ->check(CLI::Range(16u, 32768u));
   app.add_option("--recv-buffer-size", c.recv_buffer_size, "bytes per receive buffer")
       ->check(CLI::Range(4096u, 16u << 20));
+  app.add_option("--writeback-bytes", c.writeback_bytes,
+                 "none/interval topics: start the disk write of each this many bytes of a segment as they are written, "
+                 "instead of all at its sealing fdatasync (0: off)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
 
   parse_outcome out;
   try {

@@ -28,6 +28,8 @@ struct broker_config {
   std::uint32_t max_inflight_bytes = 64u << 20;  // per connection
   unsigned recv_buffers = 1024;                  // per shard, power of two
   std::uint32_t recv_buffer_size = 64u << 10;
+  // none / interval topics: start writeback every this many bytes of a segment (0: off).
+  std::uint64_t writeback_bytes = 4u << 20;
 };
 
 // What parse_args decided: run with a config, or exit with `exit_code` after

@@ -72,6 +72,7 @@ std::unique_ptr<storage::partition_log> shard_group::open_log(const std::string&
   o.retention_ms = c.retention_ms;
   o.segment_bytes = static_cast<std::uint64_t>(c.segment_bytes);
   o.segment_ms = c.segment_ms;
+  o.writeback_bytes = cfg_.writeback_bytes;
   auto log = storage::partition_log::open(fs::path(cfg_.data_dir) / "topics" / topic / std::to_string(p), o,
                                           shards_[owner]->file_io(), wall_ms());
   if (!log) throw std::runtime_error(log.error().message);

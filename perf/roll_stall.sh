@@ -5,7 +5,9 @@
 # one partition (~47 MB/s), 64 MiB segments (a roll every ~1.4 s), SECS seconds,
 # once without retention and once keeping 128 MiB (a segment deleted every
 # ~1.4 s once full). Prints each run's e2e latency line; bounded by SECS.
-# Usage: perf/roll_stall.sh [rounds=2] [secs=15] BUILD...   (mcp-bench from the last BUILD)
+# Usage: [BROKER_ARGS=...] perf/roll_stall.sh [rounds=2] [secs=15] BUILD...   (mcp-bench from the last BUILD)
+#   BROKER_ARGS: extra broker flags for every run, e.g. "--writeback-bytes 0"; RETENTION=0 skips
+#   the runs with retention
 #   e.g. perf/roll_stall.sh 2 15 /work/wtA/build build-rel
 set -euo pipefail
 rounds=${1:-2} secs=${2:-15}
@@ -19,7 +21,7 @@ one() {  # build retention-args...
   shift
   dir=$(mktemp -d /tmp/mcp-roll-XXXXXX)
   "$build/broker/mcp-broker" --data-dir "$dir" --listen 127.0.0.1:$port --shards 2 --durability none \
-    --log-level warn &
+    --log-level warn ${BROKER_ARGS:-} &
   pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$((port + 2))) 2>/dev/null && break; sleep 0.05; done
   local line
@@ -35,6 +37,6 @@ one() {  # build retention-args...
 for _ in $(seq "$rounds"); do
   for b in "$@"; do
     one "$b"
-    one "$b" --retention-bytes 134217728
+    [[ ${RETENTION:-1} == 0 ]] || one "$b" --retention-bytes 134217728
   done
 done

@@ -72,6 +72,10 @@ class bench_io final : public storage::file_io {
     }
     cv_.notify_one();
   }
+  void start_writeback(int fd, std::uint64_t pos, std::uint64_t len, storage::io_callback* cb) override {
+    const int rc = ::sync_file_range(fd, static_cast<off_t>(pos), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+    local_.push_back({cb, rc == 0 ? 0 : -errno});
+  }
   // The benchmark applies no retention; a removal runs at once, reported at the next poll.
   void remove(const char* path, storage::io_callback* cb) override { local_.push_back({cb, ::unlink(path) == 0 ? 0 : -errno}); }
   // Delivers finished operations on the calling thread; waits briefly for a sync if nothing else.

@@ -18,7 +18,7 @@ namespace mcp::storage {
 class io_callback {
  public:
   // res: bytes written (always all of them: short writes are the backend's to
-  // finish), or 0 for a sync or a removal; a negative errno on failure.
+  // finish), or 0 for a sync, a writeback or a removal; a negative errno on failure.
   virtual void io_done(int res) noexcept = 0;
 
  protected:
@@ -30,6 +30,11 @@ class file_io {
   virtual ~file_io() = default;
   virtual void write_at(int fd, std::uint64_t pos, std::span<const std::byte> bytes, io_callback* cb) = 0;
   virtual void datasync(int fd, io_callback* cb) = 0;
+  // Starts writeback of the range's dirty pages (sync_file_range with
+  // SYNC_FILE_RANGE_WRITE): completes once started, not once on disk, and
+  // promises nothing about durability. Spreads a segment's disk writes over its
+  // life instead of one burst at its sealing fdatasync.
+  virtual void start_writeback(int fd, std::uint64_t pos, std::uint64_t len, io_callback* cb) = 0;
   // Unlinks a file. Its own operation because deleting a large file can take far
   // longer than a write: on this project's test VM (ext4 mounted with `discard`)
   // unlinking a synced 256 MiB segment takes ~180 ms.

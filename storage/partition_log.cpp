@@ -25,11 +25,12 @@ partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
   sync_.log = this;
   index_cb_.log = this;
   removal_cb_.log = this;
+  writeback_cb_.log = this;
 }
 
 partition_log::~partition_log() {
   // A log is destroyed only when its backend is idle (the sync backend always is).
-  assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_);
+  assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_ && writebacks_ == 0);
 }
 
 segment::options partition_log::segment_opts() const noexcept {
@@ -242,6 +243,25 @@ void partition_log::index_write::io_done(int) noexcept {
   --log->index_writes_;
 }
 
+void partition_log::writeback::io_done(int) noexcept {
+  // Only a head start for the disk: a failure shows, if it is real, in the fdatasync that seals the segment.
+  --log->writebacks_;
+}
+
+// Written (in offset order) up to end_pos of the segment file fd.
+void partition_log::note_written(int fd, std::uint64_t end_pos) noexcept {
+  // `sync` fdatasyncs all the time already.
+  if (opts_.writeback_bytes == 0 || opts_.level.level == durability::kind::sync) return;
+  if (fd != writeback_fd_) {  // a new segment (or the first write since open)
+    writeback_fd_ = fd;
+    writeback_pos_ = 0;
+  }
+  if (end_pos < writeback_pos_ + opts_.writeback_bytes) return;
+  ++writebacks_;
+  io_.start_writeback(fd, writeback_pos_, end_pos - writeback_pos_, &writeback_cb_);
+  writeback_pos_ = end_pos;
+}
+
 void partition_log::removal::io_done(int res) noexcept {
   log->removal_in_flight_ = false;
   // Gone already is what was asked for. On a real failure the file stays at the
@@ -313,6 +333,7 @@ void partition_log::advance_once() noexcept {
     if (p.next <= written_next_) continue;
     if (p.st != pending_append::state::written) break;
     written_next_ = p.next;
+    if (p.fd >= 0) note_written(p.fd, p.end_pos);
     // `none` never syncs, so it tracks nothing to sync.
     if (opts_.level.level != durability::kind::none && p.fd >= 0 &&
         std::find(dirty_fds_.begin(), dirty_fds_.end(), p.fd) == dirty_fds_.end()) {

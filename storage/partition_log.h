@@ -41,6 +41,12 @@ struct log_options {
   // How much of the log's tail open() scans to rebuild what it remembers of
   // idempotent producers (docs/storage.md "Idempotent producers").
   std::uint64_t producer_scan_bytes = 64u << 20;
+  // Levels none and interval: every time this many more bytes of the active
+  // segment are written, start their writeback (file_io::start_writeback), so
+  // the disk gets a steady trickle instead of a whole segment at its sealing
+  // fdatasync, a burst that stalled the VM's whole pipeline for ~40 ms per 64 MiB
+  // (perf/results.md). 0: never (the kernel's own writeback and the seal only).
+  std::uint64_t writeback_bytes = 4u << 20;
 };
 
 class append_callback {
@@ -132,7 +138,7 @@ class partition_log {
   bool failed() const noexcept { return failed_; }
   // No write, sync or file removal in flight.
   bool idle() const noexcept {
-    return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_;
+    return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_ && writebacks_ == 0;
   }
   // Files of dropped segments not yet unlinked.
   std::size_t files_to_remove() const noexcept { return doomed_.size(); }
@@ -162,6 +168,10 @@ class partition_log {
     partition_log* log = nullptr;
     void io_done(int res) noexcept override;
   };
+  struct writeback final : io_callback {
+    partition_log* log = nullptr;
+    void io_done(int res) noexcept override;
+  };
   // Completion of the file removal in flight (doomed_.front()).
   struct removal final : io_callback {
     partition_log* log = nullptr;
@@ -175,6 +185,7 @@ class partition_log {
   void advance_once() noexcept;
   void start_sync() noexcept;
   void start_removals() noexcept;
+  void note_written(int fd, std::uint64_t end_pos) noexcept;
   void fail_log(int err, const char* what) noexcept;
   segment::options segment_opts() const noexcept;
   std::uint64_t visible_size(const segment& s) const noexcept;
@@ -196,6 +207,10 @@ class partition_log {
   // segments, with no gap. A segment's indexes go before its log: a log without
   // its index is rebuilt at open, an index without its log would never be deleted.
   std::deque<std::filesystem::path> doomed_;
+  writeback writeback_cb_;
+  unsigned writebacks_ = 0;
+  int writeback_fd_ = -1;          // the segment file the next writeback is for
+  std::uint64_t writeback_pos_ = 0;  // where it starts: everything before was started
   removal removal_cb_;
   bool removal_in_flight_ = false;
   bool starting_removals_ = false;

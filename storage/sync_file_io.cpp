@@ -1,5 +1,6 @@
 #include "storage/sync_file_io.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,6 +23,11 @@ void sync_file_io::write_at(int fd, std::uint64_t pos, std::span<const std::byte
 
 void sync_file_io::datasync(int fd, io_callback* cb) {
   cb->io_done(::fdatasync(fd) == 0 ? 0 : -errno);
+}
+
+void sync_file_io::start_writeback(int fd, std::uint64_t pos, std::uint64_t len, io_callback* cb) {
+  const int rc = ::sync_file_range(fd, static_cast<off_t>(pos), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+  cb->io_done(rc == 0 ? 0 : -errno);
 }
 
 void sync_file_io::remove(const char* path, io_callback* cb) { cb->io_done(::unlink(path) == 0 ? 0 : -errno); }

@@ -115,6 +115,19 @@ void uring_file_io::datasync(int fd, storage::io_callback* cb) {
   io_uring_sqe_set_data64(sqe, make_user_data(o));
 }
 
+void uring_file_io::start_writeback(int fd, std::uint64_t pos, std::uint64_t len, storage::io_callback* cb) {
+  op* o = take();
+  o->sync_cb = cb;
+  o->fd = fd;
+  o->is_sync = true;
+  o->sqe = nullptr;  // never joined
+  io_uring_sqe* sqe = ring_.get_sqe();
+  // The SQE's length is 32 bits; a longer range starts writeback of its first 4 GiB.
+  const auto n = static_cast<unsigned>(std::min<std::uint64_t>(len, 0xFFFFF000u));
+  io_uring_prep_sync_file_range(sqe, fd, n, pos, SYNC_FILE_RANGE_WRITE);
+  io_uring_sqe_set_data64(sqe, make_user_data(o));
+}
+
 void uring_file_io::remove(const char* path, storage::io_callback* cb) {
   if (!unlink_op_) {
     cb->io_done(::unlink(path) == 0 ? 0 : -errno);

@@ -1,7 +1,7 @@
 #pragma once
 // storage::file_io driven by a shard's io_uring: IORING_OP_WRITEV at an explicit
-// offset, IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, and IORING_OP_UNLINKAT
-// (a plain unlink() where the kernel lacks it). Nothing blocks: the partition
+// offset, IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, IORING_OP_SYNC_FILE_RANGE,
+// and IORING_OP_UNLINKAT (a plain unlink() where the kernel lacks it). Nothing blocks: the partition
 // log's callbacks run when the shard reaps the completions.
 //
 // Coalescing: a write that continues, on the same file, a write whose SQE is
@@ -33,6 +33,7 @@ class uring_file_io final : public storage::file_io {
 
   void write_at(int fd, std::uint64_t pos, std::span<const std::byte> bytes, storage::io_callback* cb) override;
   void datasync(int fd, storage::io_callback* cb) override;
+  void start_writeback(int fd, std::uint64_t pos, std::uint64_t len, storage::io_callback* cb) override;
   void remove(const char* path, storage::io_callback* cb) override;
 
   // Operations submitted and not yet completed (a coalesced write counts once).
@@ -44,7 +45,7 @@ class uring_file_io final : public storage::file_io {
   struct op final : io_completion {
     uring_file_io* owner = nullptr;
     int fd = -1;
-    bool is_sync = false;                     // a sync or a removal: one callback, no bytes
+    bool is_sync = false;                     // a sync, writeback or removal: one callback, no bytes
     storage::io_callback* sync_cb = nullptr;  // its callback
     std::uint64_t pos = 0;
     std::size_t total = 0;                                           // bytes of every part

@@ -26,11 +26,13 @@ TEST_CASE("defaults are sane and complete") {
   CHECK(o.config->durability == "sync");
   CHECK(o.config->max_frame == 8u << 20);
   CHECK(o.config->delivery == delivery_mode::zero_copy);
+  CHECK(o.config->writeback_bytes == 4u << 20);
 }
 
 TEST_CASE("every flag is parsed") {
   const auto o = parse({"--data-dir", "/tmp/x", "--listen", "[::1]:7000", "--shards", "3", "--durability",
-                        "interval:50", "--max-frame", "65536", "--log-level", "debug", "--delivery", "copy"});
+                        "interval:50", "--max-frame", "65536", "--log-level", "debug", "--delivery", "copy",
+                        "--writeback-bytes", "0"});
   REQUIRE(o.config.has_value());
   CHECK(o.config->data_dir == "/tmp/x");
   CHECK(o.config->listen_host == "::1");
@@ -40,6 +42,7 @@ TEST_CASE("every flag is parsed") {
   CHECK(o.config->max_frame == 65536);
   CHECK(o.config->level == log_level::debug);
   CHECK(o.config->delivery == delivery_mode::copy);
+  CHECK(o.config->writeback_bytes == 0);
 }
 
 TEST_CASE("--help lists every flag with its default and exits 0") {
@@ -47,7 +50,8 @@ TEST_CASE("--help lists every flag with its default and exits 0") {
   CHECK_FALSE(o.config.has_value());
   CHECK(o.exit_code == 0);
   for (const char* flag : {"--data-dir", "--listen", "--shards", "--durability", "--max-frame", "--log-level",
-                           "--delivery", "--max-connections", "--idle-timeout-ms", "--max-inflight-bytes"}) {
+                           "--delivery", "--max-connections", "--idle-timeout-ms", "--max-inflight-bytes",
+                           "--writeback-bytes"}) {
     CAPTURE(flag);
     CHECK(o.message.find(flag) != std::string::npos);
   }
@@ -66,6 +70,8 @@ TEST_CASE("bad flags and values are clear errors with exit code 2") {
            {"--log-level", "loud"},
            {"--delivery", "pigeon"},
            {"--recv-buffers", "1000"},
+           {"--writeback-bytes", "-1"},
+           {"--writeback-bytes", "2147483648"},
        }) {
     std::vector<const char*> argv{"mcp-broker"};
     argv.insert(argv.end(), args.begin(), args.end());

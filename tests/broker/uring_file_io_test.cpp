@@ -205,3 +205,24 @@ TEST_CASE("retention driven by the ring: segments leave the log at once, their f
   CHECK(files() == 3 * (*log)->segment_count());
   CHECK((*log)->apply_retention(3).value() == 0);
 }
+
+TEST_CASE("start_writeback through the ring completes with 0 on a written range and with an error on a bad fd") {
+  mcp::test::temp_dir dir;
+  broker::io::ring r({.entries = 64}, broker::io::probe_features());
+  broker::io::uring_file_io io(r, broker::io::probe_features().unlinkat);
+  const std::string path = (dir.path() / "f").string();
+  const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  const std::string data(64 << 10, 'x');
+  io_result w, wb, bad;
+  io.write_at(fd, 0, bytes_of(data), &w);
+  while (io.in_flight() > 0) r.run_once(1, 10'000'000);
+  io.start_writeback(fd, 0, data.size(), &wb);
+  io.start_writeback(-1, 0, 4096, &bad);
+  while (io.in_flight() > 0) r.run_once(1, 10'000'000);
+  REQUIRE(wb.results.size() == 1);
+  REQUIRE(bad.results.size() == 1);
+  CHECK(wb.results[0] == 0);
+  CHECK(bad.results[0] == -EBADF);
+  ::close(fd);
+}

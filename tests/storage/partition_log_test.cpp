@@ -382,3 +382,63 @@ TEST_CASE("segments roll by age too") {
   CHECK((*log)->segment_count() == 2);
   CHECK((*log)->segment_at(1).base() == 2);
 }
+
+TEST_CASE("none and interval start writeback of each writeback_bytes of a segment as it is written; sync does not") {
+  for (const auto level : {durability::kind::none, durability::kind::interval, durability::kind::sync}) {
+    CAPTURE(static_cast<int>(level));
+    temp_dir dir;
+    mcp::test::deferred_file_io io;
+    log_options o = small_segments(level);
+    o.segment_bytes = 64 << 10;
+    o.writeback_bytes = 8 << 10;
+    o.level.interval_ms = 1'000'000;
+    auto log = partition_log::open(dir.path(), o, io, 1);
+    REQUIRE(log.has_value());
+    std::vector<mcp::test::batch> batches;
+    for (int i = 0; i < 60; ++i) batches.push_back(make_batch(10));  // ~2.6 KB each: ~25 per segment
+    std::vector<std::uint64_t> ends;  // file position after each batch, per segment
+    std::size_t held_writebacks = 0;
+    for (auto& b : batches) {
+      REQUIRE((*log)->append(b.bytes, b.count, 1, nullptr).has_value());
+      // Complete the writes (and any sync), but hold the writebacks.
+      for (std::size_t i = 0; i < io.ops.size();) {
+        const bool writeback = !io.ops[i].is_sync && !io.ops[i].is_remove && io.ops[i].bytes == 0;
+        if (writeback) {
+          ++i;
+          continue;
+        }
+        io.complete(i);
+        i = 0;
+      }
+      held_writebacks = io.ops.size();
+    }
+    CHECK(held_writebacks == io.writebacks.size());
+    if (level == durability::kind::sync) {
+      CHECK(io.writebacks.empty());
+      CHECK((*log)->idle());
+      continue;
+    }
+    REQUIRE((*log)->segment_count() >= 2);
+    REQUIRE(io.writebacks.size() >= 10);
+    // Held writebacks keep the log busy.
+    CHECK_FALSE((*log)->idle());
+    // Within a segment they are back to back from position 0, each at least
+    // writeback_bytes and ending at a batch boundary; a new segment starts at 0.
+    std::uint64_t expect_pos = 0;
+    std::size_t segments_seen = 1;
+    for (const auto& [pos, len] : io.writebacks) {
+      if (pos == 0 && expect_pos != 0) {
+        ++segments_seen;
+        expect_pos = 0;
+      }
+      CHECK(pos == expect_pos);
+      CHECK(len >= o.writeback_bytes);
+      CHECK(len < o.writeback_bytes + batches[0].bytes.size());
+      expect_pos = pos + len;
+    }
+    CHECK(segments_seen == (*log)->segment_count());
+    io.complete_all();
+    CHECK((*log)->idle());
+    CHECK((*log)->high_watermark() == 600);
+  }
+}

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/file_io.h"
@@ -19,7 +21,7 @@ class deferred_file_io final : public storage::file_io {
  public:
   struct op {
     bool is_sync = false;
-    bool is_remove = false;
+    bool is_remove = false;  // neither sync nor remove, and bytes 0: a writeback
     int fd = -1;
     std::size_t bytes = 0;
     storage::io_callback* cb = nullptr;
@@ -42,6 +44,11 @@ class deferred_file_io final : public storage::file_io {
     ++syncs;
   }
 
+  // Held like the others; does nothing to the file (it changes nothing a test can see).
+  void start_writeback(int fd, std::uint64_t pos, std::uint64_t len, storage::io_callback* cb) override {
+    ops.push_back({false, false, fd, 0, cb, 0, {}});
+    writebacks.push_back({pos, len});
+  }
   // Unlinks at once, like the others; the completion is held.
   void remove(const char* path, storage::io_callback* cb) override {
     const int res = (++ops_seen_ == fail_nth_) ? -fail_errno_ : (::unlink(path) == 0 ? 0 : -errno);
@@ -66,6 +73,7 @@ class deferred_file_io final : public storage::file_io {
   std::deque<op> ops;
   unsigned syncs = 0;
   unsigned removes = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> writebacks;  // (position, length) of each
 
  private:
   unsigned ops_seen_ = 0;

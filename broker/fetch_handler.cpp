@@ -73,7 +73,14 @@ void shard::fetch_local(const forwarded_fetch& req) {
     }
     offset = *o;
   }
-  const auto slice = log.locate(offset, req.max_bytes);
+  // Never wait for the disk here (cold_read.cpp); after a few cold reads of the
+  // same request (the page cache evicting as fast as it reads), read blocking.
+  const auto mode = req.cold_reads < max_cold_reads ? storage::read_mode::nowait : storage::read_mode::blocking;
+  auto slice = log.locate(offset, req.max_bytes, mode);
+  if (!slice && slice.error().code == storage::errc::would_block) {
+    if (start_cold_read(slice.error(), req, {}, {})) return;
+    slice = log.locate(offset, req.max_bytes);  // out of descriptors: read here
+  }
   if (!slice) {
     r.code = slice.error().code == storage::errc::out_of_range ? error_code::out_of_range : error_code::storage_error;
     r.message = slice.error().message;

@@ -63,11 +63,24 @@ void shard::owner_pull(group_pull&& p) {
       group_lease_table* table = lease_table(*t, part, p.group, &p.setup);
       const storage::partition_log& plog = *t->partitions[part].log;
       table->skip_to(plog.log_start());
+      bool cold = false;  // a nowait read missed the page cache: the rest of this partition waits for it
       for (const auto& r : table->take(p.member, now, left, plog.high_watermark())) {
         std::uint64_t at = r.first;
         const std::uint64_t end = r.first + r.count;
         while (at < end) {
-          const auto sl = plog.locate_records(at, static_cast<std::uint32_t>(end - at));
+          if (cold) {
+            table->give_back(at, end, r.deliveries);
+            break;
+          }
+          auto sl = plog.locate_records(at, static_cast<std::uint32_t>(end - at), storage::read_mode::nowait);
+          if (!sl && sl.error().code == storage::errc::would_block) {
+            // Read the bytes through the ring (cold_read.cpp); the group's waiting members pull again then.
+            if (start_cold_read(sl.error(), std::nullopt, p.topic, p.group)) {
+              cold = true;
+              continue;
+            }
+            sl = plog.locate_records(at, static_cast<std::uint32_t>(end - at));  // out of descriptors: read here
+          }
           if (!sl || sl->bytes == 0) {
             // Not readable (a storage error): hand the rest back rather than lease what cannot be sent.
             if (!sl) broker::log(log_level::warn, "group {}: cannot read {}/{} at {}: {}", p.group, p.topic, part, at, sl.error().message);

@@ -102,6 +102,7 @@ struct forwarded_fetch {
   std::uint32_t max_bytes = 0;
   std::uint32_t max_wait_ms = 0;
   bool by_timestamp = false;  // `offset` is a timestamp in ms: start at the first record at or after it
+  std::uint8_t cold_reads = 0;  // times it waited for bytes to be read into the page cache (cold_read.cpp)
 };
 
 // owning shard -> shard: the slice to send for a forwarded FETCH, with its own

@@ -159,6 +159,8 @@ void shard::run() {
     flush_outbox();
     wake_peers();
   }
+  // Cold reads write into their own buffers: wait for them (their retries answer no one now).
+  while (!cold_reads_.empty()) ring_.run_once(1, tick_ns);
   // Drain the storage layer: every append in flight completes (and is acked if durable).
   for (auto& [name, t] : topics_) {
     for (auto& [p, ps] : t.partitions) {

@@ -117,6 +117,19 @@ class shard {
     void complete(int res, std::uint32_t flags) noexcept override;
   };
   class pending_append;
+  // Bytes that a nowait locate found missing from the page cache, read through
+  // the ring (an io-wq worker waits for the disk, not the shard); then the FETCH
+  // that needed them runs again, or the group's waiting members pull again.
+  struct cold_read final : io::io_completion {
+    shard* s = nullptr;
+    owned_fd fd;  // a duplicate: retention may close the segment's own meanwhile
+    std::vector<std::byte> buf;
+    std::optional<forwarded_fetch> fetch;
+    std::string topic, group;  // without a fetch: whose waiting members to wake
+    void complete(int res, std::uint32_t flags) noexcept override;
+  };
+  // A FETCH gives up on nowait reads after this many cold reads and reads blocking.
+  static constexpr std::uint8_t max_cold_reads = 3;
 
   void run();
   void arm_accept(listener& l);
@@ -152,6 +165,10 @@ class shard {
   void append_local(conn_ref from, std::uint32_t correlation, const std::string& topic, std::uint32_t partition,
                     std::uint32_t count, std::vector<std::byte>&& records);
   void fetch_local(const forwarded_fetch& req);
+  // Reads the range of a would_block error through the ring, then retries `fetch`
+  // or wakes the group's waiters. False if it cannot (out of descriptors).
+  bool start_cold_read(const storage::error& e, std::optional<forwarded_fetch> fetch, std::string topic,
+                       std::string group);
   // Consumer groups: member side (group_member.cpp) and owner side (group_owner.cpp).
   void handle_subscribe(connection& c, const codec::frame_view& f);
   void handle_credit(connection& c, const codec::frame_view& f);
@@ -213,6 +230,8 @@ class shard {
   std::map<std::string, topic_state, std::less<>> topics_;
   std::map<std::pair<std::uint64_t, std::uint32_t>, subscription> subs_;  // (conn, subscription id)
   std::int64_t last_position_flush_ms_ = 0;
+  std::unordered_map<const cold_read*, std::unique_ptr<cold_read>> cold_reads_;  // in flight
+  std::uint64_t cold_reads_started_ = 0;
   // Dead letters waiting for their dead-letter topic to exist (its creation is in flight).
   struct pending_dead_letter {
     std::string topic;

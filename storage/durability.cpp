@@ -15,6 +15,7 @@ const char* errc_name(errc e) noexcept {
     case errc::exists: return "exists";
     case errc::out_of_range: return "out of range";
     case errc::failed: return "failed";
+    case errc::would_block: return "would block";
   }
   return "unknown";
 }

@@ -387,7 +387,7 @@ const segment* partition_log::segment_for(std::uint64_t offset) const noexcept {
   return std::prev(it)->get();
 }
 
-result<log_slice> partition_log::locate(std::uint64_t offset, std::uint64_t max_bytes) const {
+result<log_slice> partition_log::locate(std::uint64_t offset, std::uint64_t max_bytes, read_mode mode) const {
   if (offset < log_start() || offset > visible_next_) {
     return fail(errc::out_of_range, fmt::format("offset {} is outside [{}, {}]", offset, log_start(), visible_next_));
   }
@@ -402,7 +402,7 @@ result<log_slice> partition_log::locate(std::uint64_t offset, std::uint64_t max_
   }
   if (s == nullptr) return out;
   const std::uint64_t vsize = visible_size(*s);
-  auto pos = s->position_of(offset, vsize);
+  auto pos = s->position_of(offset, vsize, mode);
   if (!pos) return unexpected{pos.error()};
   out.fd = s->log_fd();
   out.position = *pos;
@@ -416,15 +416,16 @@ result<log_slice> partition_log::locate(std::uint64_t offset, std::uint64_t max_
   // one after the start; the first record always goes, so a reader moves on.
   const index_entry e = s->index().floor_position(static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, 0xFFFFFFFFu)));
   const bool from_entry = e.pos > *pos;
-  auto w = from_entry ? s->walk(e.pos, s->base() + e.rel, ~std::uint64_t{0}, limit, false, vsize)
-                      : s->walk(*pos, offset, ~std::uint64_t{0}, limit, true, vsize);
+  auto w = from_entry ? s->walk(e.pos, s->base() + e.rel, ~std::uint64_t{0}, limit, false, vsize, mode)
+                      : s->walk(*pos, offset, ~std::uint64_t{0}, limit, true, vsize, mode);
   if (!w) return unexpected{w.error()};
   out.bytes = w->pos - *pos;
   out.last_offset = w->offset - 1;
   return out;
 }
 
-result<log_slice> partition_log::locate_records(std::uint64_t offset, std::uint32_t max_records) const {
+result<log_slice> partition_log::locate_records(std::uint64_t offset, std::uint32_t max_records,
+                                                read_mode mode) const {
   if (offset < log_start() || offset > visible_next_) {
     return fail(errc::out_of_range, fmt::format("offset {} is outside [{}, {}]", offset, log_start(), visible_next_));
   }
@@ -439,12 +440,12 @@ result<log_slice> partition_log::locate_records(std::uint64_t offset, std::uint3
   if (s == nullptr) return out;
   const std::uint64_t vsize = visible_size(*s);
   const std::uint64_t vnext = visible_next(*s);
-  auto pos = s->position_of(offset, vsize);
+  auto pos = s->position_of(offset, vsize, mode);
   if (!pos) return unexpected{pos.error()};
   const std::uint64_t end_offset = std::min<std::uint64_t>(offset + max_records, vnext);
   std::uint64_t end = vsize;
   if (end_offset < vnext) {
-    auto e = s->position_of(end_offset, vsize);
+    auto e = s->position_of(end_offset, vsize, mode);
     if (!e) return unexpected{e.error()};
     end = *e;
   }

@@ -104,10 +104,13 @@ class partition_log {
   // Whole records from `offset`, at most `max_bytes` of them unless the first
   // record alone is larger (it is then returned alone, so a reader always moves on).
   // An offset equal to the high watermark gives an empty slice (wait for more).
-  result<log_slice> locate(std::uint64_t offset, std::uint64_t max_bytes) const;
+  // With read_mode::nowait the walk over record headers reads only what the page
+  // cache holds and fails with would_block (naming the range to read) otherwise.
+  result<log_slice> locate(std::uint64_t offset, std::uint64_t max_bytes, read_mode mode = read_mode::blocking) const;
   // Up to `max_records` whole records from `offset`, within one segment (a run that
   // crosses into the next segment is cut at its end). Empty at the high watermark.
-  result<log_slice> locate_records(std::uint64_t offset, std::uint32_t max_records) const;
+  result<log_slice> locate_records(std::uint64_t offset, std::uint32_t max_records,
+                                   read_mode mode = read_mode::blocking) const;
   // A copy of the RECORD frame at `offset` (below the high watermark). Blocking
   // pread: for rare paths (dead letters), not for delivery.
   result<std::vector<std::byte>> read_record(std::uint64_t offset) const;

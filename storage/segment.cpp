@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -336,17 +337,49 @@ result<segment::record_at> segment::header_at(const std::byte* b, std::uint64_t 
   return r;
 }
 
-result<segment::record_at> segment::read_record_at(std::uint64_t pos, std::uint64_t visible_size) const {
+result<std::size_t> segment::read_log(std::byte* out, std::size_t n, std::size_t at_least, std::uint64_t pos,
+                                      read_mode mode) const {
+  if (mode == read_mode::blocking) {
+    if (!pread_all(log_fd_, out, n, pos)) return fail(errc::io_error, errno_text(log_path_, "read"));
+    return n;
+  }
+  std::size_t done = 0;
+  while (done < at_least) {
+    iovec v{out + done, n - done};
+    const ssize_t r = ::preadv2(log_fd_, &v, 1, static_cast<off_t>(pos + done), RWF_NOWAIT);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) {
+      error e{errc::would_block, fmt::format("{}: bytes {}..{} are not in the page cache", log_path_.string(),
+                                             pos + done, pos + n)};
+      e.fd = log_fd_;
+      e.position = pos + done;
+      e.length = n - done;
+      return unexpected{std::move(e)};
+    }
+    // A file system without RWF_NOWAIT for buffered reads: read as before.
+    if (r < 0 && errno == EOPNOTSUPP) {
+      if (!pread_all(log_fd_, out + done, n - done, pos + done)) return fail(errc::io_error, errno_text(log_path_, "read"));
+      return n;
+    }
+    if (r <= 0) return fail(errc::io_error, errno_text(log_path_, "read"));
+    done += static_cast<std::size_t>(r);
+  }
+  return done;
+}
+
+result<segment::record_at> segment::read_record_at(std::uint64_t pos, std::uint64_t visible_size,
+                                                   read_mode mode) const {
   if (pos + record_peek > visible_size) {
     return fail(errc::corrupt, fmt::format("{}: no record at byte {}", log_path_.string(), pos));
   }
   std::byte b[record_peek];
-  if (!pread_all(log_fd_, b, sizeof b, pos)) return fail(errc::io_error, errno_text(log_path_, "read"));
+  if (auto r = read_log(b, sizeof b, sizeof b, pos, mode); !r) return unexpected{r.error()};
   return header_at(b, pos, visible_size);
 }
 
 result<segment::walk_end> segment::walk(std::uint64_t pos, std::uint64_t offset, std::uint64_t stop_offset,
-                                         std::uint64_t stop_pos, bool take_first, std::uint64_t visible_size) const {
+                                         std::uint64_t stop_pos, bool take_first, std::uint64_t visible_size,
+                                         read_mode mode) const {
   // One pread brings the headers of every record in a chunk (an index interval
   // of 100-byte records is ~26 of them): a walk costs a syscall per chunk, not
   // per record. Only each record's first bytes are needed, so a record larger
@@ -362,9 +395,10 @@ result<segment::walk_end> segment::walk(std::uint64_t pos, std::uint64_t offset,
     if (pos < buf_pos || pos + record_peek > buf_pos + buf_len) {
       buf_pos = pos;
       buf_len = std::min<std::uint64_t>(chunk, visible_size - pos);
-      if (!pread_all(log_fd_, buf, static_cast<std::size_t>(buf_len), pos)) {
-        return fail(errc::io_error, errno_text(log_path_, "read"));
-      }
+      // In nowait mode what the page cache has is enough, as long as a header is in it.
+      const auto got = read_log(buf, static_cast<std::size_t>(buf_len), record_peek, pos, mode);
+      if (!got) return unexpected{got.error()};
+      buf_len = *got;
     }
     const auto r = header_at(buf + (pos - buf_pos), pos, visible_size);
     if (!r) return unexpected{r.error()};
@@ -380,10 +414,10 @@ result<segment::walk_end> segment::walk(std::uint64_t pos, std::uint64_t offset,
   return walk_end{pos, offset};
 }
 
-result<std::uint64_t> segment::position_of(std::uint64_t offset, std::uint64_t visible_size) const {
+result<std::uint64_t> segment::position_of(std::uint64_t offset, std::uint64_t visible_size, read_mode mode) const {
   const index_entry e = index_.floor(static_cast<std::uint32_t>(offset - base_));
   // Walk at most one index interval of records (plus one oversized batch).
-  auto w = walk(e.pos, base_ + e.rel, offset, ~std::uint64_t{0}, false, visible_size);
+  auto w = walk(e.pos, base_ + e.rel, offset, ~std::uint64_t{0}, false, visible_size, mode);
   if (!w) return unexpected{w.error()};
   if (w->offset != offset) {
     return fail(errc::corrupt, fmt::format("{}: no record with offset {} before byte {}", log_path_.string(), offset,

@@ -82,14 +82,16 @@ class segment {
 
   // Finds the position of the record with `offset` (base <= offset < next written):
   // binary search in the index, then a forward walk over frame headers with pread.
-  result<std::uint64_t> position_of(std::uint64_t offset, std::uint64_t visible_size) const;
+  result<std::uint64_t> position_of(std::uint64_t offset, std::uint64_t visible_size,
+                                    read_mode mode = read_mode::blocking) const;
   // Reads the header fields of the record at `pos`: frame size and offset.
   struct record_at {
     std::uint64_t size = 0;
     std::uint64_t offset = 0;
     std::int64_t timestamp = 0;
   };
-  result<record_at> read_record_at(std::uint64_t pos, std::uint64_t visible_size) const;
+  result<record_at> read_record_at(std::uint64_t pos, std::uint64_t visible_size,
+                                   read_mode mode = read_mode::blocking) const;
 
   // Walks record headers forward from the record at `pos` (which has `offset`),
   // reading the file in chunks of several records per pread, and stops at the
@@ -102,7 +104,7 @@ class segment {
     std::uint64_t offset = 0;
   };
   result<walk_end> walk(std::uint64_t pos, std::uint64_t offset, std::uint64_t stop_offset, std::uint64_t stop_pos,
-                        bool take_first, std::uint64_t visible_size) const;
+                        bool take_first, std::uint64_t visible_size, read_mode mode = read_mode::blocking) const;
 
   // Validates every record of the file (CRC, layout, offset continuity) from the start.
   scan_result scan_all() const;
@@ -122,6 +124,10 @@ class segment {
   // Checks the header of the record whose first bytes (at least record_peek of
   // them) are at `b`, read from file position `pos`.
   result<record_at> header_at(const std::byte* b, std::uint64_t pos, std::uint64_t visible_size) const;
+  // Reads up to n bytes of the log at pos, at least `at_least` (<= n) of them; returns
+  // how many. Fails with io_error, or in nowait mode with would_block naming the range.
+  result<std::size_t> read_log(std::byte* out, std::size_t n, std::size_t at_least, std::uint64_t pos,
+                               read_mode mode) const;
 
   std::filesystem::path log_path_, idx_path_, tix_path_;
   int log_fd_ = -1, idx_fd_ = -1, tix_fd_ = -1;

@@ -18,6 +18,7 @@
 #include "codec/record.h"
 #include "tests/support/broker_fixture.h"
 #include "tests/support/bytes.h"
+#include "tests/support/page_cache.h"
 
 using namespace mcp;
 using mcp::test::as_bytes;
@@ -169,6 +170,27 @@ TEST_CASE("one member receives every record once, within its credit, and acks th
     m.ack_all(ds);
   }
   CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("a group reads records whose pages are not in the page cache: every one delivered once, byte-exact") {
+  broker_process b({.shards = 1, .durability = "none"});
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("gcold", 1));
+  publish_n(admin, "gcold", 1, 20000, std::string(150, 'c'));  // ~4 MB
+  if (mcp::test::evict_segments(b.data_dir() / "topics" / "gcold") == 0) {
+    MESSAGE("the page cache kept the segment (tmpfs?): the deliveries below are warm");
+  }
+  member m(b, "gcold", "cold-readers", 1000);
+  std::set<std::uint64_t> seen;
+  for (int round = 0; round < 200 && seen.size() < 20000; ++round) {
+    const auto ds = m.receive(1000, 500);
+    for (const auto& d : ds) {
+      CHECK(d.value == std::string(150, 'c') + std::to_string(d.offset));
+      CHECK(seen.insert(d.offset).second);
+    }
+    m.ack_all(ds);
+  }
+  CHECK(seen.size() == 20000);
 }
 
 TEST_CASE("members share a topic whose partitions live on both shards; each record goes to one of them") {

@@ -1,6 +1,8 @@
 #include "storage/partition_log.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <vector>
@@ -441,4 +443,69 @@ TEST_CASE("none and interval start writeback of each writeback_bytes of a segmen
     CHECK((*log)->idle());
     CHECK((*log)->high_watermark() == 600);
   }
+}
+
+namespace {
+
+// Drops a file's (clean) pages from the page cache; true if that worked, as seen
+// by a nowait read of its first page failing (tmpfs, for one, keeps them).
+bool evict(int fd) {
+  if (::fdatasync(fd) != 0 || ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) return false;
+  std::byte b[4096];
+  iovec v{b, sizeof b};
+  return ::preadv2(fd, &v, 1, 0, RWF_NOWAIT) < 0 && errno == EAGAIN;
+}
+
+}  // namespace
+
+TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_block naming the range; after reading it, the same slice") {
+  temp_dir dir;
+  sync_file_io io;
+  log_options o;  // one 256 MiB segment: index entries every 4 KiB
+  o.level.level = durability::kind::none;
+  auto log = partition_log::open(dir.path(), o, io, 1);
+  REQUIRE(log.has_value());
+  for (int i = 0; i < 200; ++i) {
+    auto b = make_batch(16);
+    REQUIRE((*log)->append(b.bytes, 16, 1, nullptr).has_value());
+  }
+  // Everything is in the page cache: nowait and blocking agree.
+  const auto warm = (*log)->locate(1000, 64 << 10, read_mode::nowait);
+  REQUIRE(warm.has_value());
+  const auto blocking = (*log)->locate(1000, 64 << 10);
+  REQUIRE(blocking.has_value());
+  CHECK(warm->position == blocking->position);
+  CHECK(warm->bytes == blocking->bytes);
+  CHECK(warm->last_offset == blocking->last_offset);
+  const int fd = blocking->fd;
+  if (!evict(fd)) {
+    MESSAGE("this file system keeps the pages (tmpfs?): the would_block half is not exercised");
+    return;
+  }
+  // Cold: nothing waits for the disk; the error names what to read first.
+  auto cold = (*log)->locate(1000, 64 << 10, read_mode::nowait);
+  REQUIRE_FALSE(cold.has_value());
+  CHECK(cold.error().code == errc::would_block);
+  CHECK(cold.error().fd == fd);
+  CHECK(cold.error().length > 0);
+  CHECK(cold.error().position + cold.error().length <= (*log)->size_bytes());
+  CHECK(cold.error().position <= blocking->position);  // the walk starts at an index entry before it
+  for (int rounds = 0; rounds < 4 && !cold; ++rounds) {
+    // What a shard does through its ring: read the range, then try again.
+    std::vector<std::byte> scratch(cold.error().length);
+    REQUIRE(::pread(fd, scratch.data(), scratch.size(), static_cast<off_t>(cold.error().position)) ==
+            static_cast<ssize_t>(scratch.size()));
+    cold = (*log)->locate(1000, 64 << 10, read_mode::nowait);
+    if (!cold) CHECK(cold.error().code == errc::would_block);
+  }
+  REQUIRE(cold.has_value());
+  CHECK(cold->position == blocking->position);
+  CHECK(cold->bytes == blocking->bytes);
+  CHECK(cold->last_offset == blocking->last_offset);
+  // locate_records goes the same way.
+  REQUIRE(evict(fd));
+  const auto recs = (*log)->locate_records(2000, 100, read_mode::nowait);
+  REQUIRE_FALSE(recs.has_value());
+  CHECK(recs.error().code == errc::would_block);
+  CHECK((*log)->locate_records(2000, 100).has_value());  // blocking still reads
 }

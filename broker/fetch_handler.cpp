@@ -62,10 +62,17 @@ void shard::fetch_local(const forwarded_fetch& req) {
   }
   const auto p = t->partitions.find(req.partition);
   storage::partition_log& log = *p->second.log;
+  // Never wait for the disk here (cold_read.cpp); after a few cold reads of the
+  // same request (the page cache evicting as fast as it reads), read blocking.
+  const auto mode = req.cold_reads < max_cold_reads ? storage::read_mode::nowait : storage::read_mode::blocking;
   std::uint64_t offset = req.offset;
   if (req.by_timestamp) {
     // Resolved once; a long poll that follows waits at the offset found.
-    const auto o = log.offset_for_timestamp(static_cast<std::int64_t>(req.offset));
+    auto o = log.offset_for_timestamp(static_cast<std::int64_t>(req.offset), mode);
+    if (!o && o.error().code == storage::errc::would_block) {
+      if (start_cold_read(o.error(), req, {}, {})) return;
+      o = log.offset_for_timestamp(static_cast<std::int64_t>(req.offset));  // out of descriptors: read here
+    }
     if (!o) {
       r.code = error_code::storage_error;
       r.message = o.error().message;
@@ -73,9 +80,6 @@ void shard::fetch_local(const forwarded_fetch& req) {
     }
     offset = *o;
   }
-  // Never wait for the disk here (cold_read.cpp); after a few cold reads of the
-  // same request (the page cache evicting as fast as it reads), read blocking.
-  const auto mode = req.cold_reads < max_cold_reads ? storage::read_mode::nowait : storage::read_mode::blocking;
   auto slice = log.locate(offset, req.max_bytes, mode);
   if (!slice && slice.error().code == storage::errc::would_block) {
     if (start_cold_read(slice.error(), req, {}, {})) return;

@@ -468,17 +468,17 @@ result<std::vector<std::byte>> partition_log::read_record(std::uint64_t offset) 
   return out;
 }
 
-result<std::uint64_t> partition_log::offset_for_timestamp(std::int64_t ts) const {
+result<std::uint64_t> partition_log::offset_for_timestamp(std::int64_t ts, read_mode mode) const {
   for (const auto& sp : segments_) {
     const segment& s = *sp;
     const std::uint64_t vsize = visible_size(s);
     if (vsize == 0 || s.max_ts() < ts) continue;
     const std::uint64_t start = s.base() + s.times().scan_start(ts);
-    auto pos = s.position_of(start, vsize);
+    auto pos = s.position_of(start, vsize, mode);
     if (!pos) return unexpected{pos.error()};
     std::uint64_t p = *pos;
     while (p < vsize) {
-      auto r = s.read_record_at(p, vsize);
+      auto r = s.read_record_at(p, vsize, mode);
       if (!r) return unexpected{r.error()};
       if (r->timestamp >= ts) return r->offset;
       p += r->size;

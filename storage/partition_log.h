@@ -115,7 +115,7 @@ class partition_log {
   // pread: for rare paths (dead letters), not for delivery.
   result<std::vector<std::byte>> read_record(std::uint64_t offset) const;
   // The first offset whose record has timestamp >= ts, or the high watermark.
-  result<std::uint64_t> offset_for_timestamp(std::int64_t ts) const;
+  result<std::uint64_t> offset_for_timestamp(std::int64_t ts, read_mode mode = read_mode::blocking) const;
 
   // Reads every record of every segment and checks frames, CRCs, record layout and
   // offset continuity (opening checks only the tail). The first problem is

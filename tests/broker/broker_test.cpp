@@ -607,4 +607,11 @@ TEST_CASE("FETCH by timestamp starts at the first record at or after it") {
   REQUIRE(late.has_value());
   CHECK(late->header.first_offset == 10);
   CHECK(late->header.record_count == 0);
+  // The same with the segment's pages dropped from the page cache (a cold read first).
+  mcp::test::evict_segments(b.data_dir() / "topics" / "times");
+  auto cold = c.fetch_from_time("times", 0, 1'000'250);
+  REQUIRE(cold.has_value());
+  CHECK(cold->header.first_offset == 3);
+  REQUIRE_FALSE(cold->records.empty());
+  CHECK(as_string(cold->records.front().value) == "t3");
 }

@@ -502,7 +502,12 @@ TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_bloc
   CHECK(cold->position == blocking->position);
   CHECK(cold->bytes == blocking->bytes);
   CHECK(cold->last_offset == blocking->last_offset);
-  // locate_records goes the same way.
+  // locate_records and offset_for_timestamp go the same way.
+  REQUIRE(evict(fd));
+  const auto ts = (*log)->offset_for_timestamp(1, read_mode::nowait);
+  REQUIRE_FALSE(ts.has_value());
+  CHECK(ts.error().code == errc::would_block);
+  CHECK((*log)->offset_for_timestamp(1).value() == 0);
   REQUIRE(evict(fd));
   const auto recs = (*log)->locate_records(2000, 100, read_mode::nowait);
   REQUIRE_FALSE(recs.has_value());

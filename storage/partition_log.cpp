@@ -256,10 +256,13 @@ void partition_log::note_written(int fd, std::uint64_t end_pos) noexcept {
     writeback_fd_ = fd;
     writeback_pos_ = 0;
   }
-  if (end_pos < writeback_pos_ + opts_.writeback_bytes) return;
+  // Whole pages only: the next append dirties the last, partial page again, and
+  // starting its write now would write it twice (and may make that append wait on it).
+  const std::uint64_t end = end_pos & ~std::uint64_t{4095};
+  if (end < writeback_pos_ + opts_.writeback_bytes) return;
   ++writebacks_;
-  io_.start_writeback(fd, writeback_pos_, end_pos - writeback_pos_, &writeback_cb_);
-  writeback_pos_ = end_pos;
+  io_.start_writeback(fd, writeback_pos_, end - writeback_pos_, &writeback_cb_);
+  writeback_pos_ = end;
 }
 
 void partition_log::removal::io_done(int res) noexcept {

@@ -425,7 +425,7 @@ TEST_CASE("none and interval start writeback of each writeback_bytes of a segmen
     // Held writebacks keep the log busy.
     CHECK_FALSE((*log)->idle());
     // Within a segment they are back to back from position 0, each at least
-    // writeback_bytes and ending at a batch boundary; a new segment starts at 0.
+    // writeback_bytes and ending at a page boundary; a new segment starts at 0.
     std::uint64_t expect_pos = 0;
     std::size_t segments_seen = 1;
     for (const auto& [pos, len] : io.writebacks) {
@@ -435,7 +435,8 @@ TEST_CASE("none and interval start writeback of each writeback_bytes of a segmen
       }
       CHECK(pos == expect_pos);
       CHECK(len >= o.writeback_bytes);
-      CHECK(len < o.writeback_bytes + batches[0].bytes.size());
+      CHECK(len < o.writeback_bytes + batches[0].bytes.size() + 4096);
+      CHECK((pos + len) % 4096 == 0);
       expect_pos = pos + len;
     }
     CHECK(segments_seen == (*log)->segment_count());

@@ -90,6 +90,14 @@ TEST_CASE("mcp-bench refuses bad flags with exit code 2") {
   CHECK(sh(bench() + " --size 3").exit_code == 2);
   CHECK(sh(bench() + " --messages 10 --duration 5").exit_code == 2);
   CHECK(sh(bench() + " --broker 127.0.0.1:1 --embedded").exit_code == 2);
+  // A bad durability is refused before any broker is started or contacted.
+  for (const char* d : {"sometimes", "interval:abc", "interval:0"}) {
+    CAPTURE(d);
+    const auto r = mcp::test::run_command(bench() + " --messages 10 --durability " + d);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("mcp-bench: --durability: ") == 0);
+    CHECK(r.out.find("mcp-broker") == std::string::npos);
+  }
 }
 
 TEST_CASE("mcp-bench --segment-bytes / --retention-bytes configure the bench topic; a size the broker refuses is an error") {

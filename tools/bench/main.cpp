@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/durability.h"
 #include "tools/bench/embedded_broker.h"
 #include "tools/bench/histogram.h"
 #include "tools/bench/payload.h"
@@ -408,6 +409,12 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (!o.embedded && o.broker.empty()) o.embedded = true;  // one-command demo by default
+  // Checked here, before an embedded broker is started with it.
+  const auto level = storage::parse_durability(o.durability);
+  if (!level) {
+    std::fprintf(stderr, "mcp-bench: --durability: %s\n", level.error().message.c_str());
+    return 2;
+  }
 
   std::optional<bench::embedded_broker> embedded;
   std::string host = "127.0.0.1";
@@ -433,14 +440,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   o.topic = fmt::format("bench-{}-{}", ::getpid(), std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
-  const auto kind = o.durability == "none" ? fb::DurabilityKind::None
-                    : o.durability == "sync" ? fb::DurabilityKind::Sync
-                                             : fb::DurabilityKind::Interval;
-  const std::uint32_t interval = kind == fb::DurabilityKind::Interval ? static_cast<std::uint32_t>(std::stoul(o.durability.substr(9))) : 0;
   fb::TopicConfigT topic_config;
   topic_config.partitions = o.partitions;
-  topic_config.durability = kind;
-  topic_config.durability_interval_ms = interval;
+  topic_config.durability = level->level == storage::durability::kind::none   ? fb::DurabilityKind::None
+                            : level->level == storage::durability::kind::sync ? fb::DurabilityKind::Sync
+                                                                               : fb::DurabilityKind::Interval;
+  topic_config.durability_interval_ms = level->interval_ms;
   topic_config.retention_bytes = o.retention_bytes;
   topic_config.segment_bytes = o.segment_bytes;
   if (auto r = admin->create_topic(o.topic, topic_config); !r) {

@@ -90,6 +90,13 @@ TEST_CASE("mcp-bench refuses bad flags with exit code 2") {
   CHECK(sh(bench() + " --size 3").exit_code == 2);
   CHECK(sh(bench() + " --messages 10 --duration 5").exit_code == 2);
   CHECK(sh(bench() + " --broker 127.0.0.1:1 --embedded").exit_code == 2);
+  for (const char* b : {"127.0.0.1:abc", "nohost", "127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:"}) {
+    CAPTURE(b);
+    const auto r = mcp::test::run_command(bench() + " --messages 10 --broker " + b);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("is not HOST:PORT") != std::string::npos);
+  }
+  CHECK(sh(bench() + " --messages 10 --rate -5").exit_code == 2);
   // A bad durability is refused before any broker is started or contacted.
   for (const char* d : {"sometimes", "interval:abc", "interval:0"}) {
     CAPTURE(d);

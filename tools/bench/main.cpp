@@ -32,6 +32,7 @@
 #include "tools/bench/embedded_broker.h"
 #include "tools/bench/histogram.h"
 #include "tools/bench/payload.h"
+#include "tools/client/broker_address.h"
 #include "tools/client/client.h"
 #include "tools/client/consumer.h"
 #include "tools/client/group_consumer.h"
@@ -379,7 +380,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::size_t{24}, std::size_t{1} << 20));
   auto* msgs = app.add_option("--messages", o.messages, "total messages (instead of --duration)");
   app.add_option("--duration", o.duration, "seconds to publish for")->excludes(msgs)->check(CLI::Range(0.1, 3600.0));
-  app.add_option("--rate", o.rate, "messages per second over all producers; 0 = flat out");
+  app.add_option("--rate", o.rate, "messages per second over all producers; 0 = flat out")
+      ->check(CLI::Range(0.0, 1e9));
   app.add_option("--batch", o.batch, "messages per PUBLISH")->check(CLI::Range(1u, 100000u));
   app.add_option("--linger-us", o.linger_us,
                  "with --rate: a batch leaves this long after its first message is due, with every message due by "
@@ -409,6 +411,11 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (!o.embedded && o.broker.empty()) o.embedded = true;  // one-command demo by default
+  client::broker_address address;
+  if (!o.embedded && !client::parse_broker(o.broker, address)) {
+    std::fprintf(stderr, "mcp-bench: --broker '%s' is not HOST:PORT (a port in 1..65535)\n", o.broker.c_str());
+    return 2;
+  }
   // Checked here, before an embedded broker is started with it.
   const auto level = storage::parse_durability(o.durability);
   if (!level) {
@@ -424,10 +431,8 @@ int main(int argc, char** argv) {
       embedded.emplace(bench::embedded_broker::find_binary(argv[0]), o.shards, o.durability);
       port = embedded->port();
     } else {
-      const auto colon = o.broker.rfind(':');
-      if (colon == std::string::npos) throw std::runtime_error("--broker must be HOST:PORT");
-      host = o.broker.substr(0, colon);
-      port = static_cast<std::uint16_t>(std::stoul(o.broker.substr(colon + 1)));
+      host = address.host;
+      port = address.port;
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mcp-bench: %s\n", e.what());

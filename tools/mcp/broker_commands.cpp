@@ -94,20 +94,6 @@ std::uint32_t partition_for(const std::optional<std::string>& key, std::uint32_t
 
 }  // namespace
 
-bool parse_broker(const std::string& text, broker_address& out) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 == text.size()) return false;
-  const std::string port = text.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return false;
-  const unsigned long v = std::stoul(port);
-  if (v == 0 || v > 65535) return false;
-  out.host = text.substr(0, colon);
-  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);
-  if (out.host.empty()) out.host = "127.0.0.1";
-  out.port = static_cast<std::uint16_t>(v);
-  return true;
-}
-
 int topic_create(const broker_address& b, const topic_create_args& a) {
   fb::DurabilityKind kind = fb::DurabilityKind::Default;
   std::uint32_t interval = 0;

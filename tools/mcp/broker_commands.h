@@ -6,14 +6,12 @@
 #include <optional>
 #include <string>
 
+#include "tools/client/broker_address.h"
+
 namespace mcp::cli {
 
-struct broker_address {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 9092;
-};
-// HOST:PORT; false if it is not one.
-bool parse_broker(const std::string& text, broker_address& out);
+using client::broker_address;
+using client::parse_broker;
 
 struct topic_create_args {
   std::string name;

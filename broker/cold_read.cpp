@@ -29,7 +29,6 @@ bool shard::start_cold_read(const storage::error& e, std::optional<forwarded_fet
   io_uring_sqe* sqe = ring_.get_sqe();
   io_uring_prep_read(sqe, r->fd.get(), r->buf.data(), static_cast<unsigned>(r->buf.size()), e.position);
   io_uring_sqe_set_data64(sqe, io::make_user_data(r.get()));
-  ++cold_reads_started_;
   log(log_level::debug, "cold read: {} bytes at {} before {}", r->buf.size(), e.position,
       r->fetch ? "a fetch" : "a group delivery");
   const cold_read* key = r.get();

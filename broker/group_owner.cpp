@@ -77,7 +77,8 @@ void shard::owner_pull(group_pull&& p) {
             // Read the bytes through the ring (cold_read.cpp); the group's waiting members pull again then.
             if (start_cold_read(sl.error(), std::nullopt, p.topic, p.group)) {
               cold = true;
-              continue;
+              table->give_back(at, end, r.deliveries);
+              break;
             }
             sl = plog.locate_records(at, static_cast<std::uint32_t>(end - at));  // out of descriptors: read here
           }

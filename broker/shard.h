@@ -231,7 +231,6 @@ class shard {
   std::map<std::pair<std::uint64_t, std::uint32_t>, subscription> subs_;  // (conn, subscription id)
   std::int64_t last_position_flush_ms_ = 0;
   std::unordered_map<const cold_read*, std::unique_ptr<cold_read>> cold_reads_;  // in flight
-  std::uint64_t cold_reads_started_ = 0;
   // Dead letters waiting for their dead-letter topic to exist (its creation is in flight).
   struct pending_dead_letter {
     std::string topic;

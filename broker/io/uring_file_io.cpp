@@ -104,28 +104,28 @@ void uring_file_io::write_at(int fd, std::uint64_t pos, std::span<const std::byt
   open_.push_back(o);
 }
 
-void uring_file_io::datasync(int fd, storage::io_callback* cb) {
+// An operation with one callback and no bytes (sync, writeback, removal): `prep`
+// fills the SQE.
+template <class Prep>
+void uring_file_io::single_op(int fd, storage::io_callback* cb, Prep&& prep) {
   op* o = take();
   o->sync_cb = cb;
   o->fd = fd;
   o->is_sync = true;
-  io_uring_sqe* sqe = ring_.get_sqe();
   o->sqe = nullptr;  // never joined
-  io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe* sqe = ring_.get_sqe();
+  prep(sqe);
   io_uring_sqe_set_data64(sqe, make_user_data(o));
 }
 
+void uring_file_io::datasync(int fd, storage::io_callback* cb) {
+  single_op(fd, cb, [fd](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); });
+}
+
 void uring_file_io::start_writeback(int fd, std::uint64_t pos, std::uint64_t len, storage::io_callback* cb) {
-  op* o = take();
-  o->sync_cb = cb;
-  o->fd = fd;
-  o->is_sync = true;
-  o->sqe = nullptr;  // never joined
-  io_uring_sqe* sqe = ring_.get_sqe();
   // The SQE's length is 32 bits; a longer range starts writeback of its first 4 GiB.
   const auto n = static_cast<unsigned>(std::min<std::uint64_t>(len, 0xFFFFF000u));
-  io_uring_prep_sync_file_range(sqe, fd, n, pos, SYNC_FILE_RANGE_WRITE);
-  io_uring_sqe_set_data64(sqe, make_user_data(o));
+  single_op(fd, cb, [&](io_uring_sqe* sqe) { io_uring_prep_sync_file_range(sqe, fd, n, pos, SYNC_FILE_RANGE_WRITE); });
 }
 
 void uring_file_io::remove(const char* path, storage::io_callback* cb) {
@@ -133,14 +133,7 @@ void uring_file_io::remove(const char* path, storage::io_callback* cb) {
     cb->io_done(::unlink(path) == 0 ? 0 : -errno);
     return;
   }
-  op* o = take();
-  o->sync_cb = cb;
-  o->fd = -1;
-  o->is_sync = true;
-  o->sqe = nullptr;  // never joined
-  io_uring_sqe* sqe = ring_.get_sqe();
-  io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0);
-  io_uring_sqe_set_data64(sqe, make_user_data(o));
+  single_op(-1, cb, [path](io_uring_sqe* sqe) { io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0); });
 }
 
 void uring_file_io::op::complete(int res, std::uint32_t) noexcept {

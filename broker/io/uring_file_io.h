@@ -59,6 +59,8 @@ class uring_file_io final : public storage::file_io {
   op* take();
   void give_back(op* o) noexcept;
   void submit_write(op* o);
+  template <class Prep>
+  void single_op(int fd, storage::io_callback* cb, Prep&& prep);
   bool unsubmitted(const op* o) noexcept;
 
   ring& ring_;

@@ -404,8 +404,7 @@ TEST_CASE("none and interval start writeback of each writeback_bytes of a segmen
       REQUIRE((*log)->append(b.bytes, b.count, 1, nullptr).has_value());
       // Complete the writes (and any sync), but hold the writebacks.
       for (std::size_t i = 0; i < io.ops.size();) {
-        const bool writeback = !io.ops[i].is_sync && !io.ops[i].is_remove && io.ops[i].bytes == 0;
-        if (writeback) {
+        if (io.ops[i].is_writeback) {
           ++i;
           continue;
         }

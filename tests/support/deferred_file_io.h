@@ -21,7 +21,8 @@ class deferred_file_io final : public storage::file_io {
  public:
   struct op {
     bool is_sync = false;
-    bool is_remove = false;  // neither sync nor remove, and bytes 0: a writeback
+    bool is_remove = false;
+    bool is_writeback = false;
     int fd = -1;
     std::size_t bytes = 0;
     storage::io_callback* cb = nullptr;
@@ -36,23 +37,23 @@ class deferred_file_io final : public storage::file_io {
     } else if (::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(pos)) != static_cast<ssize_t>(bytes.size())) {
       res = -errno;
     }
-    ops.push_back({false, false, fd, bytes.size(), cb, res});
+    ops.push_back({false, false, false, fd, bytes.size(), cb, res, {}});
   }
   void datasync(int fd, storage::io_callback* cb) override {
     const int res = (++ops_seen_ == fail_nth_) ? -fail_errno_ : (::fdatasync(fd) == 0 ? 0 : -errno);
-    ops.push_back({true, false, fd, 0, cb, res});
+    ops.push_back({true, false, false, fd, 0, cb, res, {}});
     ++syncs;
   }
 
   // Held like the others; does nothing to the file (it changes nothing a test can see).
   void start_writeback(int fd, std::uint64_t pos, std::uint64_t len, storage::io_callback* cb) override {
-    ops.push_back({false, false, fd, 0, cb, 0, {}});
+    ops.push_back({false, false, true, fd, 0, cb, 0, {}});
     writebacks.push_back({pos, len});
   }
   // Unlinks at once, like the others; the completion is held.
   void remove(const char* path, storage::io_callback* cb) override {
     const int res = (++ops_seen_ == fail_nth_) ? -fail_errno_ : (::unlink(path) == 0 ? 0 : -errno);
-    ops.push_back({false, true, -1, 0, cb, res, path});
+    ops.push_back({false, true, false, -1, 0, cb, res, path});
     ++removes;
   }
 

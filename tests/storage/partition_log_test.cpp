@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <vector>
@@ -11,6 +10,7 @@
 #include "codec/record.h"
 #include "storage/sync_file_io.h"
 #include "tests/support/deferred_file_io.h"
+#include "tests/support/page_cache.h"
 #include "tests/support/record_batch.h"
 #include "tests/support/temp_dir.h"
 
@@ -445,19 +445,6 @@ TEST_CASE("none and interval start writeback of each writeback_bytes of a segmen
   }
 }
 
-namespace {
-
-// Drops a file's (clean) pages from the page cache; true if that worked, as seen
-// by a nowait read of its first page failing (tmpfs, for one, keeps them).
-bool evict(int fd) {
-  if (::fdatasync(fd) != 0 || ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) return false;
-  std::byte b[4096];
-  iovec v{b, sizeof b};
-  return ::preadv2(fd, &v, 1, 0, RWF_NOWAIT) < 0 && errno == EAGAIN;
-}
-
-}  // namespace
-
 TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_block naming the range; after reading it, the same slice") {
   temp_dir dir;
   sync_file_io io;
@@ -478,7 +465,7 @@ TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_bloc
   CHECK(warm->bytes == blocking->bytes);
   CHECK(warm->last_offset == blocking->last_offset);
   const int fd = blocking->fd;
-  if (!evict(fd)) {
+  if (!mcp::test::evict_file(fd)) {
     MESSAGE("this file system keeps the pages (tmpfs?): the would_block half is not exercised");
     return;
   }
@@ -503,12 +490,12 @@ TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_bloc
   CHECK(cold->bytes == blocking->bytes);
   CHECK(cold->last_offset == blocking->last_offset);
   // locate_records and offset_for_timestamp go the same way.
-  REQUIRE(evict(fd));
+  REQUIRE(mcp::test::evict_file(fd));
   const auto ts = (*log)->offset_for_timestamp(1, read_mode::nowait);
   REQUIRE_FALSE(ts.has_value());
   CHECK(ts.error().code == errc::would_block);
   CHECK((*log)->offset_for_timestamp(1).value() == 0);
-  REQUIRE(evict(fd));
+  REQUIRE(mcp::test::evict_file(fd));
   const auto recs = (*log)->locate_records(2000, 100, read_mode::nowait);
   REQUIRE_FALSE(recs.has_value());
   CHECK(recs.error().code == errc::would_block);

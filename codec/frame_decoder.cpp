@@ -119,4 +119,21 @@ decode_result frame_decoder::next() noexcept {
   return r;
 }
 
+std::size_t frame_decoder::take_raw(std::span<std::byte> out) noexcept {
+  if (error_ != errc::ok) return 0;
+  const std::size_t from_stash = std::min(out.size(), stash_len_);
+  if (from_stash > 0) {
+    std::memcpy(out.data(), stash_.data(), from_stash);
+    // Rare: the caller wants fewer bytes than the stash holds.
+    std::memmove(stash_.data(), stash_.data() + from_stash, stash_len_ - from_stash);
+    stash_len_ -= from_stash;
+  }
+  const std::size_t from_chunk = std::min(out.size() - from_stash, chunk_.size());
+  if (from_chunk > 0) {
+    std::memcpy(out.data() + from_stash, chunk_.data(), from_chunk);
+    chunk_ = chunk_.subspan(from_chunk);
+  }
+  return from_stash + from_chunk;
+}
+
 }  // namespace mcp::codec

@@ -57,6 +57,13 @@ class frame_decoder {
   // is sticky: the stream cannot be resynchronised, so every later call repeats it.
   decode_result next() noexcept;
 
+  // Moves up to out.size() bytes that were fed but not yet decoded (the stash's
+  // unfinished frame first, then the rest of the chunk) into `out`, in stream
+  // order, and returns how many. For a caller that knows what the next bytes are
+  // (a run of RECORD frames announced by a header) and reads them itself. After
+  // an error it takes nothing.
+  std::size_t take_raw(std::span<std::byte> out) noexcept;
+
   // Bytes of an unfinished frame held in the stash.
   std::size_t buffered() const noexcept { return stash_len_; }
   errc error() const noexcept { return error_; }

@@ -237,6 +237,78 @@ TEST_CASE("errors inside a split header are found across chunks") {
   }
 }
 
+TEST_CASE("take_raw hands over undecoded bytes in stream order, the stash first, at every split") {
+  // A header frame, then a run the caller reads itself, then a frame decoded again.
+  auto s = frame_of(opcode::records, 1, "hdr");
+  const std::size_t run_begin = s.size();
+  const std::string run = "raw bytes of a run, not decoded by the decoder";
+  for (const char ch : run) s.push_back(static_cast<std::byte>(ch));
+  const auto tail = frame_of(opcode::ping, 2, "12345678");
+  s.insert(s.end(), tail.begin(), tail.end());
+  for (std::size_t cut = 1; cut < s.size(); ++cut) {
+    CAPTURE(cut);
+    frame_decoder d;
+    const auto first = std::span<const std::byte>(s).first(cut);
+    const auto second = std::span<const std::byte>(s).subspan(cut);
+    std::size_t fed = cut;
+    d.feed(first);
+    auto r = d.next();
+    if (r.status == errc::need_more) {
+      d.feed(second);
+      fed = s.size();
+      r = d.next();
+    }
+    REQUIRE(r.status == errc::ok);
+    CHECK(r.frame.header.correlation == 1);
+    // Take the run in two pieces, feeding the rest of the stream when the first chunk runs dry.
+    std::vector<std::byte> got(run.size());
+    std::size_t have = d.take_raw(std::span(got).first(5));
+    have += d.take_raw(std::span(got).subspan(have));
+    if (have < got.size()) {
+      REQUIRE(fed == cut);
+      CHECK(have == cut - run_begin);
+      d.feed(second);
+      fed = s.size();
+      have += d.take_raw(std::span(got).subspan(have));
+    }
+    REQUIRE(have == got.size());
+    CHECK(as_string(got) == run);
+    if (fed == cut) {
+      REQUIRE(d.next().status == errc::need_more);  // stashes what the first chunk has of the tail
+      d.feed(second);
+    }
+    const auto t = d.next();
+    REQUIRE(t.status == errc::ok);
+    CHECK(t.frame.header.correlation == 2);
+    CHECK(d.next().status == errc::need_more);
+  }
+}
+
+TEST_CASE("take_raw takes part of a stashed frame and leaves the rest in order") {
+  const auto f = frame_of(opcode::ping, 7, "12345678");
+  frame_decoder d;
+  d.feed(std::span<const std::byte>(f).first(10));
+  REQUIRE(d.next().status == errc::need_more);
+  REQUIRE(d.buffered() == 10);
+  std::vector<std::byte> got(4);
+  CHECK(d.take_raw(got) == 4);
+  CHECK(std::equal(got.begin(), got.end(), f.begin()));
+  CHECK(d.buffered() == 6);
+  std::vector<std::byte> rest(f.size());
+  CHECK(d.take_raw(rest) == 6);
+  CHECK(std::equal(rest.begin(), rest.begin() + 6, f.begin() + 4));
+}
+
+TEST_CASE("take_raw takes nothing after an error") {
+  auto f = frame_of(opcode::ping, 1, "12345678");
+  f[magic_offset] ^= std::byte{0xFF};
+  frame_decoder d;
+  d.feed(f);
+  REQUIRE(d.next().status == errc::bad_magic);
+  std::vector<std::byte> got(4);
+  CHECK(d.take_raw(got) == 0);
+}
+
 TEST_CASE("random bytes never crash the decoder and never yield a frame with a bad CRC") {
   std::mt19937_64 rng(12345);
   for (int i = 0; i < 20000; ++i) {

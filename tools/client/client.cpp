@@ -16,6 +16,8 @@
 #include <cstring>
 
 #include "codec/frame_encoder.h"
+#include "codec/record.h"
+#include "codec/record_format.h"
 
 namespace mcp::client {
 
@@ -135,6 +137,100 @@ result<std::optional<codec::frame_view>> connection::try_next_frame(int timeout_
     }
     decoder_.feed(std::span(inbuf_).first(static_cast<std::size_t>(n)));
   }
+}
+
+namespace {
+// A rest of a run at least this long is received straight into the caller's
+// buffer; a shorter one goes through inbuf_, so the frames behind it come in the
+// same recv instead of one more system call each.
+constexpr std::size_t direct_recv_min = 64 << 10;
+constexpr std::size_t inbuf_size = 256 << 10;
+
+unexpected<client_error> protocol(std::string msg) {
+  return unexpected{client_error{local_error::protocol, std::move(msg)}};
+}
+}  // namespace
+
+result<void> connection::read_raw(std::span<std::byte> dst, int timeout_ms) {
+  std::size_t have = decoder_.take_raw(dst);
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  while (have < dst.size()) {
+    // Here the decoder holds nothing: take_raw emptied its stash and its chunk.
+    const std::size_t want = dst.size() - have;
+    const bool direct = want >= direct_recv_min;
+    if (!direct) inbuf_.resize(inbuf_size);
+    const ssize_t n = direct ? ::recv(fd_, dst.data() + have, want, MSG_DONTWAIT)
+                             : ::recv(fd_, inbuf_.data(), inbuf_.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      if (direct) {
+        have += static_cast<std::size_t>(n);
+      } else {
+        decoder_.feed(std::span(inbuf_).first(static_cast<std::size_t>(n)));
+        have += decoder_.take_raw(dst.subspan(have));
+      }
+      continue;
+    }
+    if (n == 0) return gone("the broker closed the connection");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return gone(fmt::format("recv: {}", std::strerror(errno)));
+    if (!deadline) deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+    pollfd p{fd_, POLLIN, 0};
+    const int pr = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+    if (pr == 0) {
+      return unexpected{client_error{local_error::timeout,
+                                     fmt::format("no answer from the broker within {} ms", timeout_ms)}};
+    }
+    if (pr < 0 && errno != EINTR) return local(fmt::format("poll: {}", std::strerror(errno)));
+  }
+  return {};
+}
+
+result<std::uint64_t> connection::read_records(std::vector<std::byte>* out, std::uint32_t byte_count,
+                                               std::uint32_t record_count, int timeout_ms) {
+  // Each record is a whole frame of at least a header and the fixed record fields.
+  constexpr std::uint64_t min_record = codec::header_size + codec::record_layout::fixed_size;
+  if (std::uint64_t{record_count} * min_record > byte_count || (record_count == 0) != (byte_count == 0)) {
+    return protocol(fmt::format("a header announced {} records in {} bytes", record_count, byte_count));
+  }
+  std::vector<std::byte> dropped;
+  std::vector<std::byte>& dst = out != nullptr ? *out : dropped;
+  const std::size_t begin = dst.size();
+  if (dst.capacity() < begin + byte_count) {
+    dst.reserve(std::max<std::size_t>(begin + byte_count, 2 * dst.capacity()));  // geometric: once per few replies
+  }
+  dst.resize(begin + byte_count);
+  const auto undo = [&] { dst.resize(begin); };
+  if (auto r = read_raw(std::span(dst).subspan(begin), timeout_ms); !r) {
+    undo();
+    return unexpected{r.error()};
+  }
+  std::span<const std::byte> rest = std::span<const std::byte>(dst).subspan(begin);
+  std::uint32_t seen = 0;
+  std::uint64_t last_offset = 0;
+  while (!rest.empty()) {
+    const auto pf = codec::parse_frame(rest, decoder_.options());
+    if (pf.status != codec::errc::ok) {
+      undo();
+      return protocol(pf.status == codec::errc::need_more
+                          ? fmt::format("a record runs past the {} bytes its header announced", byte_count)
+                          : fmt::format("a record frame is broken: {}", codec::errc_name(pf.status)));
+    }
+    if (pf.frame.header.op != opcode::record || pf.frame.body.size() < codec::record_layout::fixed_size) {
+      undo();
+      return protocol(fmt::format("expected a RECORD frame, got {} of {} bytes", codec::opcode_name(pf.frame.header.op),
+                                  pf.frame.bytes.size()));
+    }
+    last_offset = codec::record_offset(pf.frame.bytes);
+    ++seen;
+    rest = rest.subspan(pf.frame.bytes.size());
+  }
+  if (seen != record_count) {
+    undo();
+    return protocol(fmt::format("a header announced {} records, {} arrived", record_count, seen));
+  }
+  if (out == nullptr) dst.clear();
+  return last_offset;
 }
 
 result<owned_frame> connection::read_frame(int timeout_ms) {
@@ -308,18 +404,9 @@ result<fetched> connection::fetch_impl(std::string_view topic, std::uint32_t par
   if (!h) return local("RECORDS header is malformed");
   fetched res;
   res.header = *h;
-  // The records follow as frames of their own (CRC-checked by the decoder): copy
-  // each whole frame into one buffer, then decode them in place.
-  res.bytes.reserve(h->byte_count);
-  for (std::uint32_t i = 0; i < h->record_count; ++i) {
-    auto rf = next_frame();
-    if (!rf) return unexpected{rf.error()};
-    if (rf->header.op != opcode::record) return local("expected a RECORD frame after RECORDS");
-    res.bytes.insert(res.bytes.end(), rf->bytes.begin(), rf->bytes.end());
-  }
-  if (res.bytes.size() != h->byte_count) {
-    return local(fmt::format("RECORDS announced {} bytes, {} arrived", h->byte_count, res.bytes.size()));
-  }
+  // The records follow as frames of their own: read them into one buffer, then
+  // decode them in place.
+  if (auto r = read_records(&res.bytes, h->byte_count, h->record_count); !r) return unexpected{r.error()};
   std::span<const std::byte> rest = res.bytes;
   while (!rest.empty()) {
     const auto pf = codec::parse_frame(rest, {});

@@ -78,9 +78,18 @@ class connection {
   // whole frame has arrived within `timeout_ms` (0: only what is already here).
   // Lets one thread serve several connections with poll(2).
   result<std::optional<codec::frame_view>> try_next_frame(int timeout_ms = 0);
+  // Reads the `byte_count` bytes of RECORD frames that follow a RECORDS or
+  // DELIVERY header announcing `record_count` records, appending them to `out`
+  // (nullptr: read and dropped). The bytes go straight from the socket into `out`
+  // where they can; every frame is then checked once (frame checks, CRC, RECORD
+  // opcode) and the run must end exactly at byte_count. Returns the last record's
+  // offset (0 for an empty run). On error the stream is broken and `out` is as before.
+  result<std::uint64_t> read_records(std::vector<std::byte>* out, std::uint32_t byte_count,
+                                     std::uint32_t record_count, int timeout_ms = 10000);
   int fd() const noexcept { return fd_; }
 
  private:
+  result<void> read_raw(std::span<std::byte> dst, int timeout_ms);
   explicit connection(int fd) : fd_(fd) {}
   result<owned_frame> expect(std::uint32_t correlation, codec::opcode op);
   result<fetched> fetch_impl(std::string_view topic, std::uint32_t partition, std::uint64_t offset,

@@ -142,26 +142,13 @@ struct consumer::state {
     const auto h = codec::decode_records(f.body);
     if (!h) return unexpected{client_error{local_error::protocol, "RECORDS header is malformed"}};
     // The records follow as frames of their own, already on their way: read them
-    // now, copying each whole frame once into the batch's buffer.
+    // now, into the batch's buffer.
     const std::size_t begin = out.size();
-    if (!dropped && out.capacity() < begin + h->byte_count) {
-      out.reserve(std::max<std::size_t>(begin + h->byte_count, 2 * out.capacity()));  // grows once per reply, geometrically
-    }
-    std::uint64_t last_offset = 0;
-    for (std::uint32_t i = 0; i < h->record_count; ++i) {
-      auto rf = conn.next_frame(static_cast<int>(opts.connect_timeout_ms));
-      if (!rf) return unexpected{rf.error()};
-      if (rf->header.op != codec::opcode::record) {
-        return unexpected{client_error{local_error::protocol, "expected a RECORD frame after RECORDS"}};
-      }
-      last_offset = codec::record_offset(rf->bytes);
-      if (!dropped) out.insert(out.end(), rf->bytes.begin(), rf->bytes.end());
-    }
+    auto last = conn.read_records(dropped ? nullptr : &out, h->byte_count, h->record_count,
+                                  static_cast<int>(opts.connect_timeout_ms));
+    if (!last) return unexpected{last.error()};
+    const std::uint64_t last_offset = *last;
     if (dropped) return 0;
-    if (out.size() - begin != h->byte_count) {
-      return unexpected{client_error{local_error::protocol, fmt::format("RECORDS announced {} bytes, {} arrived",
-                                                                        h->byte_count, out.size() - begin)}};
-    }
     if (c->by_time) {
       c->by_time = false;
       c->next_offset = h->first_offset;  // the offset the timestamp resolved to

@@ -215,21 +215,14 @@ struct group_consumer::state {
     if (!d) return unexpected{make_error(local_error::protocol, "DELIVERY header is malformed")};
     const bool ours = keep && d->subscription == subscription_id;
     // The records follow as frames of their own, already on their way: read them
-    // now, copying each whole frame once into the batch's buffer.
+    // now, into the batch's buffer.
     const std::size_t begin = buffer.size();
-    for (std::uint32_t i = 0; i < d->record_count; ++i) {
-      auto rf = conn->next_frame(static_cast<int>(opts.connect_timeout_ms));
-      if (!rf) return unexpected{rf.error()};
-      if (rf->header.op != opcode::record) {
-        return unexpected{make_error(local_error::protocol, "expected a RECORD frame after DELIVERY")};
-      }
-      if (ours) buffer.insert(buffer.end(), rf->bytes.begin(), rf->bytes.end());
+    if (auto r = conn->read_records(ours ? &buffer : nullptr, d->byte_count, d->record_count,
+                                    static_cast<int>(opts.connect_timeout_ms));
+        !r) {
+      return unexpected{r.error()};
     }
     if (!ours) return 0;
-    if (buffer.size() - begin != d->byte_count) {
-      return unexpected{make_error(local_error::protocol, fmt::format("DELIVERY announced {} bytes, {} arrived",
-                                                                      d->byte_count, buffer.size() - begin))};
-    }
     pieces.push_back({d->partition, d->delivery_count, begin, buffer.size()});
     return d->record_count;
   }

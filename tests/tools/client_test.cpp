@@ -113,7 +113,7 @@ TEST_CASE("read_records reads a run in pieces, small and large, and the stream g
     last.insert(last.end(), ping.begin(), ping.end());
     peer.send(last);
   });
-  std::vector<std::byte> out = {std::byte{7}};  // what the buffer held before is kept
+  client::byte_buffer out = {std::byte{7}};  // what the buffer held before is kept
   auto last = c.read_records(&out, static_cast<std::uint32_t>(run.size()), 100, 5000);
   writer.join();
   REQUIRE_MESSAGE(last.has_value(), last.error().message);
@@ -176,19 +176,19 @@ TEST_CASE("read_records: a run that does not match its header is a protocol erro
     scripted_peer peer;
     auto c = peer.connect();
     peer.send(bc.bytes);
-    std::vector<std::byte> out = {std::byte{1}, std::byte{2}};
+    client::byte_buffer out = {std::byte{1}, std::byte{2}};
     auto last = c.read_records(&out, bc.byte_count, bc.record_count, 1000);
     REQUIRE_FALSE(last.has_value());
     CHECK(last.error().code == client::local_error::protocol);
     CHECK_MESSAGE(last.error().message.find(bc.says) != std::string::npos, last.error().message);
-    CHECK(out == std::vector<std::byte>{std::byte{1}, std::byte{2}});
+    CHECK(out == client::byte_buffer{std::byte{1}, std::byte{2}});
   }
 }
 
 TEST_CASE("read_records: counts that cannot be records are refused before anything is read") {
   scripted_peer peer;
   auto c = peer.connect();
-  std::vector<std::byte> out;
+  client::byte_buffer out;
   for (const auto& [bytes, records] : {std::pair{10u, 5u}, std::pair{0u, 1u}, std::pair{100u, 0u}}) {
     CAPTURE(bytes);
     CAPTURE(records);

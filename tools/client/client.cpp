@@ -186,15 +186,15 @@ result<void> connection::read_raw(std::span<std::byte> dst, int timeout_ms) {
   return {};
 }
 
-result<std::uint64_t> connection::read_records(std::vector<std::byte>* out, std::uint32_t byte_count,
+result<std::uint64_t> connection::read_records(byte_buffer* out, std::uint32_t byte_count,
                                                std::uint32_t record_count, int timeout_ms) {
   // Each record is a whole frame of at least a header and the fixed record fields.
   constexpr std::uint64_t min_record = codec::header_size + codec::record_layout::fixed_size;
   if (std::uint64_t{record_count} * min_record > byte_count || (record_count == 0) != (byte_count == 0)) {
     return protocol(fmt::format("a header announced {} records in {} bytes", record_count, byte_count));
   }
-  std::vector<std::byte> dropped;
-  std::vector<std::byte>& dst = out != nullptr ? *out : dropped;
+  byte_buffer dropped;
+  byte_buffer& dst = out != nullptr ? *out : dropped;
   const std::size_t begin = dst.size();
   if (dst.capacity() < begin + byte_count) {
     dst.reserve(std::max<std::size_t>(begin + byte_count, 2 * dst.capacity()));  // geometric: once per few replies

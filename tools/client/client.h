@@ -18,6 +18,7 @@
 #include "codec/frame_decoder.h"
 #include "codec/record.h"
 #include "codec/result.h"
+#include "tools/client/byte_buffer.h"
 #include "tools/client/errors.h"
 
 namespace mcp::client {
@@ -31,7 +32,7 @@ struct owned_frame {
 // The answer to a FETCH: the RECORDS header and the records, decoded (views into `bytes`).
 struct fetched {
   codec::records_body header;
-  std::vector<std::byte> bytes;
+  byte_buffer bytes;
   std::vector<codec::record_view> records;
 };
 
@@ -84,7 +85,7 @@ class connection {
   // where they can; every frame is then checked once (frame checks, CRC, RECORD
   // opcode) and the run must end exactly at byte_count. Returns the last record's
   // offset (0 for an empty run). On error the stream is broken and `out` is as before.
-  result<std::uint64_t> read_records(std::vector<std::byte>* out, std::uint32_t byte_count,
+  result<std::uint64_t> read_records(byte_buffer* out, std::uint32_t byte_count,
                                      std::uint32_t record_count, int timeout_ms = 10000);
   int fd() const noexcept { return fd_; }
 

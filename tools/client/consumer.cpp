@@ -117,7 +117,7 @@ struct consumer::state {
   }
 
   // One answer to a FETCH; its records are appended to `out`. Returns how many records it carried.
-  result<std::uint32_t> on_frame(connection& conn, const codec::frame_view& f, std::vector<std::byte>& out,
+  result<std::uint32_t> on_frame(connection& conn, const codec::frame_view& f, byte_buffer& out,
                                  std::vector<piece>& pieces) {
     const std::uint32_t corr = f.header.correlation;
     const auto st = std::find(stale.begin(), stale.end(), corr);
@@ -161,7 +161,7 @@ struct consumer::state {
   }
 
   // Everything that has arrived on every connection. Returns the records received.
-  result<std::size_t> drain(std::vector<std::byte>& out, std::vector<piece>& pieces) {
+  result<std::size_t> drain(byte_buffer& out, std::vector<piece>& pieces) {
     std::size_t got = 0;
     for (auto& conn : conns) {
       if (!conn) continue;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "codec/record.h"
+#include "tools/client/byte_buffer.h"
 #include "tools/client/errors.h"
 
 namespace mcp::client {
@@ -65,7 +66,7 @@ class record_batch {
 
  private:
   friend class consumer;
-  std::vector<std::byte> buffer_;  // every RECORD frame of this batch, back to back
+  byte_buffer buffer_;  // every RECORD frame of this batch, back to back
   std::vector<consumer_record> records_;
 };
 

@@ -197,7 +197,7 @@ struct group_consumer::state {
 
   // One frame from the broker. The records of a DELIVERY are copied to `buffer`
   // (and described in `pieces`) if `keep`; returns how many records it carried.
-  result<std::uint32_t> on_frame(const codec::frame_view& f, std::vector<std::byte>& buffer,
+  result<std::uint32_t> on_frame(const codec::frame_view& f, byte_buffer& buffer,
                                  std::vector<piece>& pieces, bool keep, std::uint32_t& pong) {
     switch (f.header.op) {
       case opcode::pong: pong = f.header.correlation; return 0;
@@ -228,7 +228,7 @@ struct group_consumer::state {
   }
 
   // Every whole frame that has arrived. Returns the records received.
-  result<std::size_t> drain(std::vector<std::byte>& buffer, std::vector<piece>& pieces) {
+  result<std::size_t> drain(byte_buffer& buffer, std::vector<piece>& pieces) {
     std::size_t got = 0;
     std::uint32_t pong = 0;
     while (conn) {
@@ -320,7 +320,7 @@ struct group_consumer::state {
       codec::append_frame(out, opcode::ping, token, body);
       res = flush();
       const auto deadline = clock::now() + timeout;
-      std::vector<std::byte> scratch;
+      byte_buffer scratch;
       std::vector<piece> pieces;
       while (res && conn) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "codec/record.h"
+#include "tools/client/byte_buffer.h"
 #include "tools/client/errors.h"
 
 namespace mcp::client {
@@ -84,7 +85,7 @@ class group_batch {
 
  private:
   friend class group_consumer;
-  std::vector<std::byte> buffer_;  // every RECORD frame of this batch, back to back
+  byte_buffer buffer_;  // every RECORD frame of this batch, back to back
   std::vector<group_record> records_;
 };
 

@@ -164,6 +164,7 @@ void shard::run() {
   // Drain the storage layer: every append in flight completes (and is acked if durable).
   for (auto& [name, t] : topics_) {
     for (auto& [p, ps] : t.partitions) {
+      ps.log->write_indexes();  // so the next start need not rebuild their tails
       while (!ps.log->idle() || file_io_.in_flight() > 0) ring_.run_once(1, tick_ns);
     }
   }

@@ -24,6 +24,7 @@ partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
     : dir_(std::move(dir)), opts_(opts), io_(io) {
   sync_.log = this;
   index_cb_.log = this;
+  index_batch_cb_.log = this;
   removal_cb_.log = this;
   writeback_cb_.log = this;
 }
@@ -129,6 +130,7 @@ result<void> partition_log::roll(std::int64_t now_ms) {
     ++index_writes_;
     io_.datasync(old.log_fd(), &index_cb_);
   }
+  write_index_batch(old);
   auto s = segment::create(dir_, old.next_offset(), segment_opts(), now_ms);
   if (!s) return unexpected{s.error()};
   segments_.push_back(std::make_unique<segment>(std::move(*s)));
@@ -159,14 +161,12 @@ result<std::uint64_t> partition_log::append(std::span<std::byte> frames, std::ui
   std::int64_t max_ts = seg.max_ts();
   std::size_t at = 0;
   std::uint64_t offset = first;
-  std::vector<segment::added_entries> added;
   codec::crc32c_shifter shifter;
   while (at < frames.size()) {
     const std::size_t len = codec::length_field_size + codec::load_le<std::uint32_t>(frames.data() + at);
     const auto frame = frames.subspan(at, len);
     codec::stamp_record(frame, offset, now_ms, shifter);
-    const auto a = seg.note_record(offset, pos + at, max_ts);
-    if (a.offset_entry >= 0) added.push_back(a);
+    seg.note_record(offset, pos + at, max_ts);
     max_ts = std::max(max_ts, codec::record_timestamp(frame));
     ++offset;
     at += len;
@@ -189,15 +189,8 @@ result<std::uint64_t> partition_log::append(std::span<std::byte> frames, std::ui
   p.fd = seg.log_fd();
   io_.write_at(seg.log_fd(), pos, frames, &p);
 
-  // Index entries: written behind the data; recovery rebuilds whatever they miss.
-  for (const auto& a : added) {
-    ++index_writes_;
-    io_.write_at(seg.index_fd(), static_cast<std::uint64_t>(a.offset_entry) * offset_entry_size,
-                 seg.index().bytes_of(static_cast<std::size_t>(a.offset_entry)), &index_cb_);
-    ++index_writes_;
-    io_.write_at(seg.time_index_fd(), static_cast<std::uint64_t>(a.time_entry) * time_entry_size,
-                 seg.times().bytes_of(static_cast<std::size_t>(a.time_entry)), &index_cb_);
-  }
+  // Index entries: written behind the data, in batches; recovery rebuilds whatever they miss.
+  if (seg.index().size() - seg.index_entries_written().offsets >= index_batch_entries) write_index_batch(seg);
   return first;
 }
 
@@ -241,6 +234,53 @@ void partition_log::sync_round::io_done(int res) noexcept {
 void partition_log::index_write::io_done(int) noexcept {
   // An index write that failed leaves a stale index: recovery detects and rebuilds it.
   --log->index_writes_;
+}
+
+// Writes the entries of `seg`'s indexes noted since its last batch, unless a batch
+// is in flight: its completion writes what gathered meanwhile. One write per file
+// at a time keeps the backend's queue short and each write large enough to be worth it.
+void partition_log::write_index_batch(segment& seg) noexcept {
+  if (index_batch_ops_ > 0 || !seg.index_entries_unwritten()) return;
+  const auto from = seg.index_entries_written();
+  const segment::entries_written to{seg.index().size(), seg.times().size()};
+  seg.mark_index_entries_written(to);
+  index_batch_seg_ = &seg;
+  // Both counted before either is issued: the sync backend completes inside write_at.
+  index_batch_ops_ = 2;
+  index_writes_ += 2;
+  const auto write = [&](int fd, std::size_t entry_size, std::span<const std::byte> bytes, std::size_t at) {
+    if (bytes.empty()) {
+      index_batch_cb_.io_done(0);
+    } else {
+      io_.write_at(fd, static_cast<std::uint64_t>(at) * entry_size, bytes, &index_batch_cb_);
+    }
+  };
+  write(seg.index_fd(), offset_entry_size, seg.index().bytes_of(from.offsets, to.offsets - from.offsets), from.offsets);
+  write(seg.time_index_fd(), time_entry_size, seg.times().bytes_of(from.times, to.times - from.times), from.times);
+}
+
+void partition_log::write_indexes() noexcept {
+  // Only the last two segments can have entries to write: a roll writes the sealed one's.
+  const std::size_t n = segments_.size();
+  for (std::size_t i = n >= 2 ? n - 2 : 0; i < n; ++i) write_index_batch(*segments_[i]);
+}
+
+void partition_log::index_batch::io_done(int) noexcept {
+  // A failed index write leaves a stale index: recovery detects and rebuilds it.
+  --log->index_writes_;
+  if (--log->index_batch_ops_ > 0) return;
+  log->index_batch_seg_ = nullptr;
+  // Entries noted while it was in flight: another batch, only once enough gathered
+  // (or a roll sealed their segment); tick() writes a quiet log's rest.
+  const std::size_t n = log->segments_.size();
+  if (n >= 2 && log->segments_[n - 2]->index_entries_unwritten()) {
+    log->write_index_batch(*log->segments_[n - 2]);
+    return;
+  }
+  segment& active = *log->segments_.back();
+  if (active.index().size() - active.index_entries_written().offsets >= index_batch_entries) {
+    log->write_index_batch(active);
+  }
 }
 
 void partition_log::writeback::io_done(int) noexcept {
@@ -308,6 +348,7 @@ void partition_log::start_sync() noexcept {
 }
 
 void partition_log::tick(std::int64_t now_ms) {
+  write_indexes();
   if (opts_.level.level == durability::kind::interval && !failed_ &&
       now_ms - last_sync_ms_ >= static_cast<std::int64_t>(opts_.level.interval_ms) && written_next_ > synced_next_) {
     last_sync_ms_ = now_ms;
@@ -537,6 +578,7 @@ result<std::size_t> partition_log::apply_retention(std::int64_t now_ms) {
   std::uint64_t total = size_bytes();
   while (segments_.size() > 1 && !sync_in_flight_) {
     segment& oldest = *segments_.front();
+    if (&oldest == index_batch_seg_) break;  // a write in flight reads its index memory; the next call takes it
     const bool over_bytes = opts_.retention_bytes >= 0 && total > static_cast<std::uint64_t>(opts_.retention_bytes);
     const bool over_age = opts_.retention_ms >= 0 && oldest.max_ts() < now_ms - opts_.retention_ms;
     if (!over_bytes && !over_age) break;

@@ -99,7 +99,16 @@ class partition_log {
   std::uint64_t producer_scan_bytes_read() const noexcept { return producer_scan_read_; }
 
   // interval durability: syncs when the interval has passed and data is unsynced.
+  // Every level: writes the index entries noted since the last index write.
   void tick(std::int64_t now_ms);
+
+  // Index entries are written in batches behind the data (append writes them once
+  // index_batch_entries have gathered, a roll writes the sealed segment's rest,
+  // tick() whatever is left), one write per index file at a time. This hands every
+  // entry noted so far to the backend now, e.g. before a clean shutdown. Entries
+  // lost in a crash only make the next open scan a little more of the segment.
+  void write_indexes() noexcept;
+  static constexpr std::size_t index_batch_entries = 32;
 
   // Whole records from `offset`, at most `max_bytes` of them unless the first
   // record alone is larger (it is then returned alone, so a reader always moves on).
@@ -175,6 +184,11 @@ class partition_log {
     partition_log* log = nullptr;
     void io_done(int res) noexcept override;
   };
+  // Completion of the two writes (offset and time index) of an index batch.
+  struct index_batch final : io_callback {
+    partition_log* log = nullptr;
+    void io_done(int res) noexcept override;
+  };
   // Completion of the file removal in flight (doomed_.front()).
   struct removal final : io_callback {
     partition_log* log = nullptr;
@@ -189,6 +203,7 @@ class partition_log {
   void start_sync() noexcept;
   void start_removals() noexcept;
   void note_written(int fd, std::uint64_t end_pos) noexcept;
+  void write_index_batch(segment& seg) noexcept;
   void fail_log(int err, const char* what) noexcept;
   segment::options segment_opts() const noexcept;
   std::uint64_t visible_size(const segment& s) const noexcept;
@@ -204,6 +219,9 @@ class partition_log {
   sync_round sync_;
   index_write index_cb_;
   unsigned index_writes_ = 0;
+  index_batch index_batch_cb_;
+  const segment* index_batch_seg_ = nullptr;  // whose index batch is in flight (its memory is being written)
+  unsigned index_batch_ops_ = 0;
   // Files of dropped segments, to unlink in this order, one at a time: so whatever
   // is left of them on disk (after a crash or a failure) is always whole segments
   // just below the log start, which the next open takes back as the log's first

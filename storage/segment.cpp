@@ -170,6 +170,7 @@ segment& segment::operator=(segment&& o) noexcept {
     created_ms_ = o.created_ms_;
     index_interval_ = o.index_interval_;
     recovery_scanned_ = o.recovery_scanned_;
+    entries_written_ = o.entries_written_;
     index_ = std::move(o.index_);
     times_ = std::move(o.times_);
   }
@@ -298,6 +299,7 @@ result<segment> segment::open(const fs::path& dir, std::uint64_t base, const opt
   if (index_changed || added > 0) {
     if (auto w = s.rewrite_indexes(); !w) return unexpected{w.error()};
   }
+  s.entries_written_ = {s.index_.size(), s.times_.size()};  // the files now hold exactly these
   return s;
 }
 
@@ -308,17 +310,13 @@ std::uint64_t segment::reserve(std::uint64_t bytes, std::uint32_t count) noexcep
   return pos;
 }
 
-segment::added_entries segment::note_record(std::uint64_t offset, std::uint64_t pos, std::int64_t max_ts_before) noexcept {
-  added_entries a;
-  if (pos == 0 || pos - last_index_pos_ < index_interval_) return a;
-  if (index_.full() || times_.full()) return a;
+void segment::note_record(std::uint64_t offset, std::uint64_t pos, std::int64_t max_ts_before) noexcept {
+  if (pos == 0 || pos - last_index_pos_ < index_interval_) return;
+  if (index_.full() || times_.full()) return;
   const auto rel = static_cast<std::uint32_t>(offset - base_);
-  if (!index_.append({rel, static_cast<std::uint32_t>(pos)})) return a;
+  if (!index_.append({rel, static_cast<std::uint32_t>(pos)})) return;
   times_.append({max_ts_before, rel});
   last_index_pos_ = pos;
-  a.offset_entry = static_cast<long>(index_.size() - 1);
-  a.time_entry = static_cast<long>(times_.size() - 1);
-  return a;
 }
 
 result<segment::record_at> segment::header_at(const std::byte* b, std::uint64_t pos,

@@ -70,15 +70,22 @@ class segment {
   // Reserves room for a run of `count` records of `bytes` bytes starting at offset
   // next_offset(): returns the file position to write them at.
   std::uint64_t reserve(std::uint64_t bytes, std::uint32_t count) noexcept;
-  // Records an index entry due at a record boundary. Returns the indexes of the
-  // offset / time entries added (or -1) so the caller can write them.
-  struct added_entries {
-    long offset_entry = -1;
-    long time_entry = -1;
-  };
-  added_entries note_record(std::uint64_t offset, std::uint64_t pos, std::int64_t max_ts_before) noexcept;
+  // Adds the index entries (offset and time) due at a record boundary, if any;
+  // index_entries_written() says which are not on disk yet.
+  void note_record(std::uint64_t offset, std::uint64_t pos, std::int64_t max_ts_before) noexcept;
   void note_timestamp(std::int64_t ts) noexcept { max_ts_ = std::max(max_ts_, ts); }
   std::uint64_t bytes_since_index() const noexcept { return size_ - last_index_pos_; }
+  // How many entries of index() and times() were handed to the backend to write
+  // so far. partition_log writes the ones past them in batches.
+  struct entries_written {
+    std::size_t offsets = 0;
+    std::size_t times = 0;
+  };
+  entries_written index_entries_written() const noexcept { return entries_written_; }
+  bool index_entries_unwritten() const noexcept {
+    return entries_written_.offsets < index_.size() || entries_written_.times < times_.size();
+  }
+  void mark_index_entries_written(entries_written w) noexcept { entries_written_ = w; }
 
   // Finds the position of the record with `offset` (base <= offset < next written):
   // binary search in the index, then a forward walk over frame headers with pread.
@@ -139,6 +146,7 @@ class segment {
   std::int64_t created_ms_ = 0;
   std::uint64_t index_interval_ = 4096;
   std::uint64_t recovery_scanned_ = 0;
+  entries_written entries_written_;
   segment_index index_{0};
   time_index times_{0};
 };

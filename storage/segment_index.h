@@ -41,8 +41,9 @@ class segment_index {
   std::size_t size() const noexcept { return entries_.size(); }
   bool full() const noexcept { return entries_.size() == entries_.capacity(); }
   void truncate(std::size_t n) { entries_.resize(std::min(n, entries_.size())); }
-  std::span<const std::byte> bytes_of(std::size_t i) const noexcept {
-    return std::as_bytes(std::span(entries_).subspan(i, 1));
+  // The on-disk bytes of entries [i, i + n).
+  std::span<const std::byte> bytes_of(std::size_t i, std::size_t n = 1) const noexcept {
+    return std::as_bytes(std::span(entries_).subspan(i, n));
   }
 
   // Parses a whole .idx file. A partial trailing entry is ignored (torn write);

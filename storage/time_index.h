@@ -33,8 +33,9 @@ class time_index {
   time_entry at(std::size_t i) const noexcept;
   void truncate(std::size_t n) noexcept { count_ = std::min(n, count_); }
   bool full() const noexcept { return count_ == capacity_; }
-  std::span<const std::byte> bytes_of(std::size_t i) const noexcept {
-    return std::span(bytes_).subspan(i * time_entry_size, time_entry_size);
+  // The on-disk bytes of entries [i, i + n).
+  std::span<const std::byte> bytes_of(std::size_t i, std::size_t n = 1) const noexcept {
+    return std::span(bytes_).subspan(i * time_entry_size, n * time_entry_size);
   }
 
   static std::vector<time_entry> parse(std::span<const std::byte> file);

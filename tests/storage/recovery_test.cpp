@@ -60,6 +60,7 @@ built build(const fs::path& dir, int batches, std::uint64_t segment_bytes = 1 <<
     auto batch = make_batch(5);
     REQUIRE((*log)->append(batch.bytes, 5, 1, nullptr).has_value());
   }
+  (*log)->write_indexes();  // as a clean shutdown does
   b.records = (*log)->high_watermark();
   b.size = (*log)->segment_at((*log)->segment_count() - 1).size();
   auto last = (*log)->locate(b.records - 1, 1);
@@ -177,6 +178,63 @@ TEST_CASE("opening scans only from the last index entry, not the whole active se
   const auto& s = (*log)->segment_at(0);
   CHECK(s.size() > 200'000);
   CHECK(s.recovery_bytes_scanned() <= 512 + 5 * 160);
+}
+
+TEST_CASE("index entries are written in batches; a log closed without writing the last ones recovers them") {
+  temp_dir dir;
+  std::size_t in_memory = 0;
+  std::uint64_t records = 0;
+  {
+    sync_file_io io;
+    auto log = partition_log::open(dir.path(), opts(), io, 1);
+    REQUIRE(log.has_value());
+    for (int i = 0; i < 400; ++i) {
+      auto batch = make_batch(5);
+      REQUIRE((*log)->append(batch.bytes, 5, 1, nullptr).has_value());
+    }
+    records = (*log)->high_watermark();
+    const auto& s = (*log)->segment_at(0);
+    in_memory = s.index().size();
+    REQUIRE(in_memory > 2 * partition_log::index_batch_entries);
+    // Fewer than a batch are still to be written, and they are not on disk.
+    const auto written = s.index_entries_written();
+    CHECK(in_memory - written.offsets < partition_log::index_batch_entries);
+    CHECK(written.offsets > 0);
+    CHECK(fs::file_size(seg_file(dir.path(), 0, ".idx")) == written.offsets * offset_entry_size);
+    CHECK(fs::file_size(seg_file(dir.path(), 0, ".tix")) == written.times * time_entry_size);
+  }  // closed without write_indexes(): a crash, as far as the indexes go
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), opts(), io, 2);
+  REQUIRE(log.has_value());
+  CHECK((*log)->high_watermark() == records);
+  const auto& s = (*log)->segment_at(0);
+  // Recovery scanned from the last entry on disk and put the missing ones back.
+  CHECK(s.index().size() == in_memory);
+  CHECK(s.recovery_bytes_scanned() <= (partition_log::index_batch_entries + 1) * 512 + 5 * 160);
+  CHECK(fs::file_size(seg_file(dir.path(), 0, ".idx")) == in_memory * offset_entry_size);
+  for (std::uint64_t o = 0; o < records; o += 97) {
+    auto at = (*log)->locate(o, 1);
+    REQUIRE(at.has_value());
+    CHECK(at->first_offset == o);
+  }
+}
+
+TEST_CASE("a roll writes the sealed segment's last index entries") {
+  temp_dir dir;
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), opts(64 << 10), io, 1);
+  REQUIRE(log.has_value());
+  for (int i = 0; i < 200; ++i) {
+    auto batch = make_batch(5);
+    REQUIRE((*log)->append(batch.bytes, 5, 1, nullptr).has_value());
+  }
+  REQUIRE((*log)->segment_count() >= 3);
+  for (std::size_t i = 0; i + 1 < (*log)->segment_count(); ++i) {
+    const auto& s = (*log)->segment_at(i);
+    CAPTURE(i);
+    CHECK_FALSE(s.index_entries_unwritten());
+    CHECK(fs::file_size(seg_file(dir.path(), s.base(), ".idx")) == s.index().size() * offset_entry_size);
+  }
 }
 
 TEST_CASE("a bit flip inside a sealed segment is reported with the segment and byte position") {

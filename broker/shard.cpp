@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 
 #include "broker/log.h"
 #include "broker/shard_group.h"
@@ -30,33 +32,48 @@ namespace {
 constexpr std::uint64_t tick_ns = 10'000'000;  // 10 ms: long-poll expiry, idle checks, interval syncs
 constexpr std::int64_t retention_period_ms = 1000;
 
+// A port of a broker that has just exited can stay taken for a moment: the kernel
+// tears its rings down after the process is gone, and a multishot accept still
+// armed (after kill -9) holds the listening socket until then. So a port in use is
+// tried again for a while before start-up fails; a live broker on it still fails.
+constexpr auto port_in_use_wait = std::chrono::seconds(3);
+
 int listen_socket(const std::string& host, std::uint16_t port, bool reuse_port) {
   const bool v6 = host.find(':') != std::string::npos;
-  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
-  const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  int rc = 0;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
   if (v6) {
-    sockaddr_in6 a{};
+    auto& a = reinterpret_cast<sockaddr_in6&>(addr);
     a.sin6_family = AF_INET6;
     a.sin6_port = htons(port);
     if (::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) != 1) throw std::runtime_error("bad IPv6 address " + host);
-    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    addr_len = sizeof a;
   } else {
-    sockaddr_in a{};
+    auto& a = reinterpret_cast<sockaddr_in&>(addr);
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) throw std::runtime_error("bad IPv4 address " + host);
-    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    addr_len = sizeof a;
   }
-  if (rc != 0 || ::listen(fd, 1024) != 0) {
+  const auto give_up = std::chrono::steady_clock::now() + port_in_use_wait;
+  for (bool warned = false;; warned = true) {
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) == 0 && ::listen(fd, 1024) == 0) return fd;
     const int e = errno;
     ::close(fd);
-    throw std::runtime_error(fmt::format("listen on {}:{}: {}", host, port, std::strerror(e)));
+    if (e != EADDRINUSE || std::chrono::steady_clock::now() >= give_up) {
+      throw std::runtime_error(fmt::format("listen on {}:{}: {}", host, port, std::strerror(e)));
+    }
+    if (!warned) {
+      log(log_level::warn, "{}:{} is in use; trying again for up to {} s (a broker that just stopped frees it in a moment)",
+          host, port, port_in_use_wait.count());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return fd;
 }
 
 
@@ -79,7 +96,6 @@ shard::shard(unsigned id, const broker_config& cfg, const io::ring_features& fea
       file_io_(ring_, features.unlinkat) {
   decoder_opts_.max_frame = cfg.max_frame;
   main_listener_.s = shard_listener_.s = this;
-  main_listener_.fd = listen_socket(cfg.listen_host, cfg.listen_port, true);
   shard_port_ = static_cast<std::uint16_t>(cfg.listen_port + 1 + id);
   shard_listener_.fd = listen_socket(cfg.listen_host, shard_port_, false);
   event_fd_ = ::eventfd(0, EFD_CLOEXEC);
@@ -97,6 +113,10 @@ shard::shard(unsigned id, const broker_config& cfg, const io::ring_features& fea
           copy_buffer_size >> 10, std::strerror(-copy_bufs_->register_error()));
     }
   }
+}
+
+void shard::listen_shared() {
+  main_listener_.fd = listen_socket(cfg_.listen_host, cfg_.listen_port, true);
 }
 
 shard::~shard() {
@@ -159,6 +179,15 @@ void shard::run() {
     flush_outbox();
     wake_peers();
   }
+  // The listening sockets go now, while the process lives: an accept still armed
+  // would keep one open until the kernel tears the ring down, after exit, and a
+  // broker restarted at once would find its ports taken (or, on the shared port,
+  // share it with a socket nobody serves).
+  const auto give_up = now_ms() + 1000;
+  while ((main_listener_.armed || shard_listener_.armed) && now_ms() < give_up) ring_.run_once(1, tick_ns);
+  for (listener* l : {&main_listener_, &shard_listener_}) {
+    if (!l->armed && l->fd >= 0) ::close(std::exchange(l->fd, -1));
+  }
   // Cold reads write into their own buffers: wait for them (their retries answer no one now).
   while (!cold_reads_.empty()) ring_.run_once(1, tick_ns);
   // Drain the storage layer: every append in flight completes (and is acked if durable).
@@ -172,6 +201,7 @@ void shard::run() {
 }
 
 void shard::arm_accept(listener& l) {
+  l.armed = true;
   io_uring_sqe* sqe = ring_.get_sqe();
   io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, io::make_user_data(&l));
@@ -179,7 +209,10 @@ void shard::arm_accept(listener& l) {
 
 void shard::listener::complete(int res, std::uint32_t flags) noexcept {
   if (res >= 0) s->on_accept(res);
-  if (!(flags & IORING_CQE_F_MORE) && !s->stopping_) s->arm_accept(*this);
+  if (!(flags & IORING_CQE_F_MORE)) {
+    armed = false;
+    if (!s->stopping_) s->arm_accept(*this);
+  }
 }
 
 void shard::arm_wakeup() {

@@ -42,6 +42,11 @@ class shard {
   std::uint16_t shard_port() const noexcept { return shard_port_; }
   storage::file_io& file_io() noexcept { return file_io_; }
 
+  // Binds the port all shards share (SO_REUSEPORT). Called once every shard has
+  // bound its own port: those are not shared, so waiting for them to be free
+  // waits out the sockets of a broker that just exited, which would otherwise
+  // join the shared port's group and take connections nobody serves.
+  void listen_shared();
   void start();
   void join();
   // Any thread: queues a message from producer `from` (shard id, or shards() for the
@@ -99,6 +104,7 @@ class shard {
   struct listener final : io::io_completion {
     shard* s = nullptr;
     int fd = -1;
+    bool armed = false;  // a multishot accept is in the ring (it holds the socket open)
     void complete(int res, std::uint32_t flags) noexcept override;
   };
   struct wakeup final : io::io_completion {

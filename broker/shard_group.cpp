@@ -44,6 +44,7 @@ shard_group::shard_group(const broker_config& cfg, const io::ring_features& feat
     shards_.push_back(std::make_unique<shard>(i, cfg, features, *this));
     to_controller_.push_back(std::make_unique<spsc_queue<controller_message>>(1024));
   }
+  for (auto& s : shards_) s->listen_shared();
   auto offsets = storage::group_offsets_store::open(cfg.data_dir);
   if (!offsets) throw std::runtime_error(offsets.error().message);
   offsets_.emplace(std::move(*offsets));

@@ -76,6 +76,14 @@ class broker_process {
     }
     if (pid_ <= 0) throw std::runtime_error("could not start mcp-broker");
   }
+  // Restarts on the same port at once, without waiting for the old process's
+  // sockets to go: the broker's own wait for a port that is still being freed is
+  // what this exercises. False if it did not come up.
+  bool start_at_once() {
+    if (pid_ > 0) return true;
+    spawn();
+    return wait_ready();
+  }
   ~broker_process() {
     if (pid_ > 0) stop();
   }
@@ -156,9 +164,12 @@ class broker_process {
         pid_ = -1;
         return false;
       }
+      // Ready means answering HELLO on every port: a TCP connect alone can land in
+      // the backlog of a listening socket that a killed broker's ring still holds.
       bool all = true;
       for (unsigned s = 0; s <= opts_.shards && all; ++s) {
-        all = client::connection::connect("127.0.0.1", static_cast<std::uint16_t>(port_ + s), 200).has_value();
+        auto c = client::connection::connect("127.0.0.1", static_cast<std::uint16_t>(port_ + s), 200);
+        all = c.has_value() && c->hello("ready-check").has_value();
       }
       if (all) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

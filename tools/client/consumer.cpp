@@ -29,6 +29,7 @@ struct cursor {
 // Where in a batch's buffer one FETCH answer's records lie.
 struct piece {
   std::uint32_t partition = 0;
+  std::uint32_t records = 0;
   std::size_t begin = 0;
   std::size_t end = 0;
 };
@@ -155,7 +156,7 @@ struct consumer::state {
     }
     if (h->record_count > 0) {
       c->next_offset = last_offset + 1;
-      pieces.push_back({c->partition, begin, out.size()});
+      pieces.push_back({c->partition, h->record_count, begin, out.size()});
     }
     return h->record_count;
   }
@@ -225,6 +226,9 @@ struct consumer::state {
       deferred = std::move(failed);
     }
     // Views are made only now: the buffer no longer grows.
+    std::size_t total = 0;
+    for (const auto& p : pieces) total += p.records;
+    batch.records_.reserve(total);
     for (const auto& p : pieces) {
       const auto bytes = std::span<const std::byte>(batch.buffer_).subspan(p.begin, p.end - p.begin);
       const bool ok = for_each_record_frame(bytes, [&](const codec::record_view& rec) {

@@ -30,6 +30,7 @@ constexpr std::uint32_t subscription_id = 1;
 // Where in a batch's buffer the records of one DELIVERY lie.
 struct piece {
   std::uint32_t partition = 0;
+  std::uint32_t records = 0;
   std::uint16_t delivery_count = 0;
   std::size_t begin = 0;
   std::size_t end = 0;
@@ -223,7 +224,7 @@ struct group_consumer::state {
       return unexpected{r.error()};
     }
     if (!ours) return 0;
-    pieces.push_back({d->partition, d->delivery_count, begin, buffer.size()});
+    pieces.push_back({d->partition, d->record_count, d->delivery_count, begin, buffer.size()});
     return d->record_count;
   }
 
@@ -289,6 +290,9 @@ struct group_consumer::state {
       deferred = std::move(failed);
     }
     // Views are made only now: the buffer no longer grows.
+    std::size_t total = 0;
+    for (const auto& p : pieces) total += p.records;
+    batch.records_.reserve(total);
     for (const auto& p : pieces) {
       const auto bytes = std::span<const std::byte>(batch.buffer_).subspan(p.begin, p.end - p.begin);
       const bool ok = for_each_record_frame(bytes, [&](const codec::record_view& rec) {

@@ -155,7 +155,17 @@ void shard::dead_letter(const std::string& topic, std::uint32_t partition, group
   const std::string dlq = fmt::format("{}.{}.dlq", topic, group);
   topic_state* t = find_topic(topic);
   if (t == nullptr) return;
-  const auto bytes = t->partitions[partition].log->read_record(r.offset);
+  const storage::partition_log& plog = *t->partitions[partition].log;
+  auto bytes = plog.read_record(r.offset, storage::read_mode::nowait);
+  if (!bytes && bytes.error().code == storage::errc::would_block) {
+    // Not in the page cache: read it through the ring and try again at the next
+    // tick (the record stays held meanwhile). Out of descriptors: read it here.
+    if (start_cold_read(bytes.error(), std::nullopt, topic, std::string(group))) {
+      pending_dead_.push_back({topic, partition, std::string(group), r, reason});
+      return;
+    }
+    bytes = plog.read_record(r.offset);
+  }
   if (!bytes) {
     broker::log(log_level::error, "group {}: cannot read {}/{} offset {} to dead-letter it: {}", group, topic, partition,
            r.offset, bytes.error().message);

@@ -500,15 +500,15 @@ result<log_slice> partition_log::locate_records(std::uint64_t offset, std::uint3
   return out;
 }
 
-result<std::vector<std::byte>> partition_log::read_record(std::uint64_t offset) const {
-  auto slice = locate_records(offset, 1);
+result<std::vector<std::byte>> partition_log::read_record(std::uint64_t offset, read_mode mode) const {
+  auto slice = locate_records(offset, 1, mode);
   if (!slice) return unexpected{slice.error()};
   if (slice->bytes == 0) return fail(errc::out_of_range, fmt::format("offset {} is not readable yet", offset));
+  const segment* seg = segment_for(offset);
+  assert(seg != nullptr && seg->log_fd() == slice->fd);
   std::vector<std::byte> out(slice->bytes);
-  const ssize_t n = ::pread(slice->fd, out.data(), out.size(), static_cast<off_t>(slice->position));
-  if (n != static_cast<ssize_t>(out.size())) {
-    return fail(errc::io_error, fmt::format("read of record {}: {}", offset, n < 0 ? std::strerror(errno) : "short read"));
-  }
+  auto n = seg->read_log(out.data(), out.size(), out.size(), slice->position, mode);
+  if (!n) return unexpected{n.error()};
   return out;
 }
 

@@ -120,9 +120,10 @@ class partition_log {
   // crosses into the next segment is cut at its end). Empty at the high watermark.
   result<log_slice> locate_records(std::uint64_t offset, std::uint32_t max_records,
                                    read_mode mode = read_mode::blocking) const;
-  // A copy of the RECORD frame at `offset` (below the high watermark). Blocking
-  // pread: for rare paths (dead letters), not for delivery.
-  result<std::vector<std::byte>> read_record(std::uint64_t offset) const;
+  // A copy of the RECORD frame at `offset` (below the high watermark), for rare
+  // paths (dead letters, lag in time), not for delivery. With read_mode::nowait it
+  // fails with would_block, naming the range, when the bytes are not in the page cache.
+  result<std::vector<std::byte>> read_record(std::uint64_t offset, read_mode mode = read_mode::blocking) const;
   // The first offset whose record has timestamp >= ts, or the high watermark.
   result<std::uint64_t> offset_for_timestamp(std::int64_t ts, read_mode mode = read_mode::blocking) const;
 

@@ -125,16 +125,17 @@ class segment {
   // files are still linked, so closing frees nothing.
   std::array<std::filesystem::path, 3> close_for_removal();
 
+  // Reads up to n bytes of the log at pos, at least `at_least` (<= n) of them; returns
+  // how many. Fails with io_error, or in nowait mode with would_block naming the range.
+  result<std::size_t> read_log(std::byte* out, std::size_t n, std::size_t at_least, std::uint64_t pos,
+                               read_mode mode) const;
+
  private:
   segment() = default;
   void close_fds() noexcept;
   // Checks the header of the record whose first bytes (at least record_peek of
   // them) are at `b`, read from file position `pos`.
   result<record_at> header_at(const std::byte* b, std::uint64_t pos, std::uint64_t visible_size) const;
-  // Reads up to n bytes of the log at pos, at least `at_least` (<= n) of them; returns
-  // how many. Fails with io_error, or in nowait mode with would_block naming the range.
-  result<std::size_t> read_log(std::byte* out, std::size_t n, std::size_t at_least, std::uint64_t pos,
-                               read_mode mode) const;
 
   std::filesystem::path log_path_, idx_path_, tix_path_;
   int log_fd_ = -1, idx_fd_ = -1, tix_fd_ = -1;

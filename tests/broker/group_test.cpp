@@ -359,6 +359,39 @@ TEST_CASE("a NACK with the dead-letter flag sends the record to the dead-letter 
   CHECK(dead == 1);
 }
 
+TEST_CASE("a record dead-lettered while its pages are not in the page cache reaches the dead-letter topic intact") {
+  // The shard reads it nowait; a miss is read through the ring and the dead-lettering retried.
+  broker_process b({.shards = 1, .durability = "none"});
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("gdc", 1));
+  publish_n(admin, "gdc", 1, 20000, std::string(150, 'c'));  // ~4 MB
+  member m(b, "gdc", "w", 100, 0, /*max_deliver=*/5);
+  auto first = m.receive(100, 1000);
+  REQUIRE(!first.empty());
+  if (mcp::test::evict_segments(b.data_dir() / "topics" / "gdc") == 0) {
+    MESSAGE("the page cache kept the segment (tmpfs?): the dead-lettering below reads warm pages");
+  }
+  const auto doomed = first.back();
+  m.nack(doomed.partition, doomed.offset, 0, codec::nack_flag_dead_letter);
+  first.pop_back();
+  m.ack_all(first);
+  std::optional<client::fetched> f;
+  for (int i = 0; i < 100; ++i) {
+    auto r = admin.fetch("gdc.w.dlq", 0, 0);  // UNKNOWN_TOPIC until the broker has created it
+    if (r && !r->records.empty()) {
+      f = std::move(*r);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(f.has_value());
+  REQUIRE(f->records.size() == 1);
+  CHECK(std::string(as_string(f->records[0].value)) == std::string(150, 'c') + std::to_string(doomed.offset));
+  const auto h = headers_of(f->records[0]);
+  CHECK(h.at("mcp.dlq.offset") == std::to_string(doomed.offset));
+  CHECK(h.at("mcp.dlq.reason") == "rejected");
+}
+
 TEST_CASE("two groups on one topic each get every record") {
   broker_process b;
   auto admin = b.connect();

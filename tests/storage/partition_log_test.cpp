@@ -500,4 +500,21 @@ TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_bloc
   REQUIRE_FALSE(recs.has_value());
   CHECK(recs.error().code == errc::would_block);
   CHECK((*log)->locate_records(2000, 100).has_value());  // blocking still reads
+  // read_record too: cold is would_block; once its range is read, the same bytes as blocking.
+  const auto want = (*log)->read_record(2500);
+  REQUIRE(want.has_value());
+  REQUIRE(mcp::test::evict_file(fd));
+  auto rec = (*log)->read_record(2500, read_mode::nowait);
+  REQUIRE_FALSE(rec.has_value());
+  CHECK(rec.error().code == errc::would_block);
+  CHECK(rec.error().fd == fd);
+  for (int rounds = 0; rounds < 4 && !rec; ++rounds) {
+    std::vector<std::byte> scratch(rec.error().length);
+    REQUIRE(::pread(fd, scratch.data(), scratch.size(), static_cast<off_t>(rec.error().position)) ==
+            static_cast<ssize_t>(scratch.size()));
+    rec = (*log)->read_record(2500, read_mode::nowait);
+  }
+  REQUIRE(rec.has_value());
+  CHECK(*rec == *want);
+  CHECK(mcp::codec::record_offset(*rec) == 2500);
 }

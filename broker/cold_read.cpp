@@ -1,6 +1,7 @@
 // Cold reads: a FETCH or a group delivery finds whole records by walking record
-// headers (partition_log::locate), and dead-lettering copies one record
-// (read_record); both read the segment file. On the shard
+// headers (partition_log::locate), a group starting at a timestamp looks for its
+// first record (offset_for_timestamp), and dead-lettering copies one record
+// (read_record); all of them read the segment file. On the shard
 // thread that walk is nowait (RWF_NOWAIT): when the bytes are not in the page
 // cache it fails with would_block instead of waiting for the disk, and the
 // range is read here through the ring, by an io-wq worker. When that read
@@ -31,7 +32,7 @@ bool shard::start_cold_read(const storage::error& e, std::optional<forwarded_fet
   io_uring_prep_read(sqe, r->fd.get(), r->buf.data(), static_cast<unsigned>(r->buf.size()), e.position);
   io_uring_sqe_set_data64(sqe, io::make_user_data(r.get()));
   log(log_level::debug, "cold read: {} bytes at {} before {}", r->buf.size(), e.position,
-      r->fetch ? "a fetch" : "a group delivery or dead letter");
+      r->fetch ? "a fetch" : "a group's delivery, start or dead letter");
   const cold_read* key = r.get();
   cold_reads_.emplace(key, std::move(r));
   return true;

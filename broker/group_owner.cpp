@@ -24,7 +24,7 @@ constexpr std::int64_t position_flush_ms = 100;
 }  // namespace
 
 group_lease_table* shard::lease_table(topic_state& t, std::uint32_t partition, std::string_view group,
-                                      const group_setup* setup) {
+                                      const group_setup* setup, std::string_view topic) {
   const auto p = t.partitions.find(partition);
   if (p == t.partitions.end()) return nullptr;
   partition_state& ps = p->second;
@@ -37,7 +37,14 @@ group_lease_table* shard::lease_table(topic_state& t, std::uint32_t partition, s
   } else if (setup->start == fb::StartPosition::Latest) {
     start = plog.high_watermark();
   } else if (setup->start == fb::StartPosition::Timestamp) {
-    if (const auto o = plog.offset_for_timestamp(setup->start_timestamp_ms)) start = *o;
+    auto o = plog.offset_for_timestamp(setup->start_timestamp_ms, storage::read_mode::nowait);
+    if (!o && o.error().code == storage::errc::would_block) {
+      // Not in the page cache: read it through the ring (cold_read.cpp), which wakes
+      // the group's waiting members; their next pull makes the table.
+      if (start_cold_read(o.error(), std::nullopt, std::string(topic), std::string(group))) return nullptr;
+      o = plog.offset_for_timestamp(setup->start_timestamp_ms);  // out of descriptors: read here
+    }
+    if (o) start = *o;
   }
   const auto [it, inserted] = ps.groups.emplace(std::string(group), group_lease_table(start, setup->settings));
   return &it->second;
@@ -60,7 +67,8 @@ void shard::owner_pull(group_pull&& p) {
     og.next_partition = static_cast<std::uint32_t>(first + 1);
     for (std::size_t k = 0; k < order.size() && left > 0; ++k) {
       const std::uint32_t part = order[(first + k) % order.size()];
-      group_lease_table* table = lease_table(*t, part, p.group, &p.setup);
+      group_lease_table* table = lease_table(*t, part, p.group, &p.setup, p.topic);
+      if (table == nullptr) continue;  // its start is being read from disk
       const storage::partition_log& plog = *t->partitions[part].log;
       table->skip_to(plog.log_start());
       bool cold = false;  // a nowait read missed the page cache: the rest of this partition waits for it

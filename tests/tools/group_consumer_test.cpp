@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/page_cache.h"
 #include "tests/tools/client_test_support.h"
 #include "tools/client/group_consumer.h"
 
@@ -306,6 +307,39 @@ TEST_CASE("start positions of a new group: latest sees only newer records, a tim
   auto fresh = take(*late, 1);
   REQUIRE(count(fresh) == 1);
   CHECK(string_of(fresh.front()[0].value) == "new0");
+}
+
+TEST_CASE("a group starting at a timestamp whose records are not in the page cache starts there") {
+  // The shard resolves the timestamp without waiting for the disk: a miss is read
+  // through its ring, and the members' next pull makes the group's table.
+  broker_process b({.shards = 1, .durability = "none"});
+  mcp::test::create_topic(b, "gcts", 1);
+  constexpr int n = 20000;  // ~4 MB: the start lies far from the segment's first pages
+  {
+    auto p = client::producer::create(mcp::test::producer_opts(b, "gcts"));
+    REQUIRE(p.has_value());
+    std::vector<std::future<client::delivery_result>> acks;
+    const std::string pad(150, 'p');
+    for (int i = 0; i < n; ++i) {
+      const std::string v = "t" + std::to_string(i) + pad;
+      client::message m;
+      m.value = bytes_of(v);
+      m.timestamp_ms = 2'000'000 + i;
+      acks.push_back(p->publish(m));
+    }
+    for (auto& a : acks) REQUIRE(a.get().has_value());
+  }
+  if (mcp::test::evict_segments(b.data_dir() / "topics" / "gcts") == 0) {
+    MESSAGE("the page cache kept the segment (tmpfs?): the start below is found in warm pages");
+  }
+  auto opts = group_opts(b, "gcts", "from-ts", 10);
+  opts.start = client::group_start::at_time(2'000'000 + 15'000);
+  auto c = client::group_consumer::create(opts);
+  REQUIRE(c.has_value());
+  auto got = take(*c, 1);
+  REQUIRE(count(got) >= 1);
+  CHECK(got.front()[0].offset == 15'000);
+  CHECK(string_of(got.front()[0].value) == "t15000" + std::string(150, 'p'));
 }
 
 TEST_CASE("typed errors: unknown topic, bad group name, no broker, broker gone, closed") {

@@ -173,6 +173,7 @@ class shard {
   void fetch_local(const forwarded_fetch& req);
   // Reads the range of a would_block error through the ring, then retries `fetch`
   // or wakes the group's waiters. False if it cannot (out of descriptors).
+  std::int64_t lag_ms_at(const storage::partition_log& log, std::uint64_t committed, std::int64_t now);
   bool start_cold_read(const storage::error& e, std::optional<forwarded_fetch> fetch, std::string topic,
                        std::string group);
   // Consumer groups: member side (group_member.cpp) and owner side (group_owner.cpp).

@@ -20,15 +20,21 @@ using codec::opcode;
 
 namespace {
 
-// Lag in time: the age of the oldest record not done (one pread; an admin request).
-std::int64_t lag_ms_at(const storage::partition_log& log, std::uint64_t committed, std::int64_t now) {
+}  // namespace
+
+// Lag in time: the age of the oldest record not done, read nowait. A record whose
+// pages are not in the page cache is read through the ring for the next request,
+// and this answer says -1: not known yet.
+std::int64_t shard::lag_ms_at(const storage::partition_log& log, std::uint64_t committed, std::int64_t now) {
   if (committed >= log.high_watermark()) return 0;
-  const auto rec = log.read_record(committed);
-  if (!rec) return 0;
+  const auto rec = log.read_record(committed, storage::read_mode::nowait);
+  if (!rec) {
+    if (rec.error().code != storage::errc::would_block) return 0;
+    (void)start_cold_read(rec.error(), std::nullopt, {}, {});  // nobody waits for it
+    return -1;
+  }
   return std::max<std::int64_t>(0, now - codec::record_timestamp(*rec));
 }
-
-}  // namespace
 
 void shard::handle_metadata(connection& c, const codec::frame_view& f) {
   const auto req = codec::verify_control<fb::MetadataRequest>(f.body);

@@ -499,6 +499,37 @@ TEST_CASE("GROUPS reports members, leases, positions and lag gathered from both 
   CHECK(brief_leased == 0);
 }
 
+TEST_CASE("GROUPS lag in time: -1 while the record's pages are read from disk, the age once they are in") {
+  broker_process b({.shards = 1, .durability = "none"});
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("glag", 1));
+  publish_n(admin, "glag", 1, 20000, std::string(150, 'l'));  // ~4 MB
+  member m(b, "glag", "slow", 10);
+  REQUIRE(m.receive(10, 2000).size() == 10);  // nothing acked: committed stays 0
+  const auto lag_ms = [&] {
+    auto info = admin.groups("slow");
+    REQUIRE(info.has_value());
+    REQUIRE(info->groups.size() == 1);
+    REQUIRE(info->groups[0]->partitions.size() == 1);
+    const auto& pi = *info->groups[0]->partitions[0];
+    CHECK(pi.committed == 0);
+    CHECK(pi.lag_records == 20000);
+    return pi.lag_ms;
+  };
+  CHECK(lag_ms() >= 0);
+  if (mcp::test::evict_segments(b.data_dir() / "topics" / "glag") == 0) {
+    MESSAGE("the page cache kept the segment (tmpfs?): the cold half is not exercised");
+    return;
+  }
+  CHECK(lag_ms() == -1);  // the shard did not wait for the disk
+  std::int64_t later = -1;
+  for (int i = 0; i < 100 && later < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    later = lag_ms();
+  }
+  CHECK(later >= 0);
+}
+
 TEST_CASE("a member that goes silent loses its leases at the idle timeout, long before ack_wait") {
   broker_process b({.extra = {"--idle-timeout-ms", "400"}});
   auto admin = b.connect();

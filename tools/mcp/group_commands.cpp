@@ -1,5 +1,7 @@
 #include "tools/mcp/group_commands.h"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 
 #include <chrono>
@@ -67,9 +69,11 @@ int group_describe(const broker_address& b, const std::string& name) {
     std::printf("  %-10s %-10s %-10s %-10s %-7s %-8s %-12s %-8s %-12s %s\n", "partition", "committed", "next_new",
                 "end", "leased", "waiting", "redelivered", "dead", "lag_records", "lag_s");
     for (const auto& p : gi->partitions) {
-      std::printf("  %-10u %-10llu %-10llu %-10llu %-7llu %-8llu %-12llu %-8llu %-12llu %.3f\n", p->partition,
+      // -1: the broker had to read that record from disk first; it knows at the next ask.
+      const std::string lag_s = p->lag_ms < 0 ? "?" : fmt::format("{:.3f}", static_cast<double>(p->lag_ms) / 1000.0);
+      std::printf("  %-10u %-10llu %-10llu %-10llu %-7llu %-8llu %-12llu %-8llu %-12llu %s\n", p->partition,
                   u(p->committed), u(p->cursor), u(p->high_watermark), u(p->leased), u(p->waiting), u(p->redeliveries),
-                  u(p->dead_lettered), u(p->lag_records), static_cast<double>(p->lag_ms) / 1000.0);
+                  u(p->dead_lettered), u(p->lag_records), lag_s.c_str());
     }
   }
   return 0;

@@ -167,6 +167,7 @@ void shard::run() {
   CPU_ZERO(&set);
   CPU_SET(id_ % cores, &set);
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  thread_fd_closer = {this, &shard::close_in_ring};
 
   arm_accept(main_listener_);
   arm_accept(shard_listener_);
@@ -197,7 +198,19 @@ void shard::run() {
       while (!ps.log->idle() || file_io_.in_flight() > 0) ring_.run_once(1, tick_ns);
     }
   }
+  // Closes queued from here on would never be submitted.
+  thread_fd_closer = {};
+  ring_.submit();
   log(log_level::info, "stopped");
+}
+
+void shard::close_in_ring(void* ctx, int fd) noexcept {
+  shard& s = *static_cast<shard*>(ctx);
+  io_uring_sqe* sqe = s.ring_.get_sqe();
+  io_uring_prep_close(sqe, fd);
+  // On an io-wq worker: the last reference of a deleted file frees its blocks there.
+  sqe->flags |= IOSQE_ASYNC;
+  io_uring_sqe_set_data64(sqe, 0);
 }
 
 void shard::arm_accept(listener& l) {
@@ -250,6 +263,7 @@ void shard::run_retention(std::int64_t now) {
         continue;
       }
       if (*removed == 0) continue;
+      segment_files_deleted();
       const std::uint64_t start = ps.log->log_start();
       broker::log(log_level::info, "retention of {}/{}: deleted {} segment(s); log starts at offset {}", name, p, *removed,
                   start);

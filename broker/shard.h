@@ -138,6 +138,8 @@ class shard {
   static constexpr std::uint8_t max_cold_reads = 3;
 
   void run();
+  // thread_fd_closer of a shard thread (broker/owned_fd.h).
+  static void close_in_ring(void* ctx, int fd) noexcept;
   void arm_accept(listener& l);
   void arm_recv(connection& c);
   void arm_wakeup();

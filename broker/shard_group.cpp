@@ -145,6 +145,7 @@ void shard_group::serve_admin(admin_request&& r) {
   wait_closed(r.name);
   std::error_code ec;
   fs::remove_all(dir, ec);
+  segment_files_deleted();
   log(log_level::info, "deleted topic {}", r.name);
   reply(error_code::none, {});
 }

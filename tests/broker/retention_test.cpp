@@ -200,3 +200,66 @@ TEST_CASE("a group behind the retention point skips what was deleted and goes on
   REQUIRE(info->groups.size() == 1);
   CHECK(info->groups[0]->partitions[0]->committed >= start);
 }
+
+namespace {
+
+// Descriptors of the broker process that point at deleted files.
+std::size_t deleted_fds(pid_t pid) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target.string().find("(deleted)") != std::string::npos) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a reply still being sent from a segment that retention deletes arrives whole; its descriptor is closed after") {
+  broker_process b({.shards = 1, .durability = "none"});
+  auto c = b.connect();
+  create_small_segment_topic(c, "retr", 4 << 20, 4 << 20, -1);
+  publish_values(c, "retr", 400, 50);  // ~5 MB: one full sealed segment and the active one
+  // A reader that asks for the first segment four times and does not read: 16 MiB
+  // of replies, more than the sockets buffer, so the last ones wait in the broker's
+  // send queue, each holding a duplicate of the segment's descriptor.
+  auto slow = b.connect();
+  std::vector<std::byte> req;
+  for (std::uint32_t corr = 7; corr < 11; ++corr) {
+    std::vector<std::byte> body;
+    codec::append_fetch(body, {0, 0, 4u << 20, 0, 0, "retr"});
+    codec::append_frame(req, codec::opcode::fetch, corr, body);
+  }
+  REQUIRE(slow.send_bytes(req));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  publish_values(c, "retr", 400, 50);  // retention now drops the first segment(s)
+  REQUIRE(wait_for_log_start_above(c, "retr", 0) > 0);
+  const auto first_log = b.data_dir() / "topics" / "retr" / "0" / "00000000000000000000.log";
+  for (int i = 0; i < 100 && std::filesystem::exists(first_log); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE_FALSE(std::filesystem::exists(first_log));
+  if (deleted_fds(b.pid()) == 0) MESSAGE("the replies fit in the socket buffers: no descriptor of the deleted file was held");
+  // Every reply comes whole, from the deleted file.
+  for (std::uint32_t corr = 7; corr < 11; ++corr) {
+    CAPTURE(corr);
+    auto h = slow.next_frame(5000);
+    REQUIRE(h.has_value());
+    REQUIRE(h->header.op == codec::opcode::records);
+    CHECK(h->header.correlation == corr);
+    const auto rb = codec::decode_records(h->body);
+    REQUIRE(rb.has_value());
+    CHECK(rb->first_offset == 0);
+    client::byte_buffer bytes;
+    auto last = slow.read_records(&bytes, rb->byte_count, rb->record_count, 5000);
+    REQUIRE_MESSAGE(last.has_value(), last.error().message);
+    CHECK(*last == rb->record_count - 1);
+  }
+  // Once sent, the duplicate is closed (through the shard's ring when it is the
+  // deleted file's last reference): the broker holds no deleted file.
+  std::size_t left = deleted_fds(b.pid());
+  for (int i = 0; i < 100 && left > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    left = deleted_fds(b.pid());
+  }
+  CHECK(left == 0);
+}

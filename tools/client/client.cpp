@@ -18,6 +18,7 @@
 #include "codec/frame_encoder.h"
 #include "codec/record.h"
 #include "codec/record_format.h"
+#include "tools/client/record_frames.h"
 
 namespace mcp::client {
 
@@ -25,6 +26,9 @@ using codec::error_code;
 using codec::opcode;
 
 namespace {
+
+// Receive buffer for frames read one by one (replies, the small rest of a run).
+constexpr std::size_t inbuf_size = 256 << 10;
 
 unexpected<client_error> local(std::string msg) { return unexpected{client_error{error_code::internal, std::move(msg)}}; }
 unexpected<client_error> gone(std::string msg) { return unexpected{client_error{local_error::disconnected, std::move(msg)}}; }
@@ -128,7 +132,7 @@ result<std::optional<codec::frame_view>> connection::try_next_frame(int timeout_
     }
     // The decoder has used up the previous chunk (it stashes a split frame), so the
     // buffer can take the next one.
-    inbuf_.resize(256 << 10);
+    inbuf_.resize(inbuf_size);
     const ssize_t n = ::recv(fd_, inbuf_.data(), inbuf_.size(), 0);
     if (n == 0) return gone("the broker closed the connection");
     if (n < 0) {
@@ -144,7 +148,6 @@ namespace {
 // buffer; a shorter one goes through inbuf_, so the frames behind it come in the
 // same recv instead of one more system call each.
 constexpr std::size_t direct_recv_min = 64 << 10;
-constexpr std::size_t inbuf_size = 256 << 10;
 
 unexpected<client_error> protocol(std::string msg) {
   return unexpected{client_error{local_error::protocol, std::move(msg)}};
@@ -404,16 +407,12 @@ result<fetched> connection::fetch_impl(std::string_view topic, std::uint32_t par
   if (!h) return local("RECORDS header is malformed");
   fetched res;
   res.header = *h;
-  // The records follow as frames of their own: read them into one buffer, then
-  // decode them in place.
+  // The records follow as frames of their own: read them into one buffer (which
+  // checks every frame and CRC once), then view them in place.
   if (auto r = read_records(&res.bytes, h->byte_count, h->record_count); !r) return unexpected{r.error()};
-  std::span<const std::byte> rest = res.bytes;
-  while (!rest.empty()) {
-    const auto pf = codec::parse_frame(rest, {});
-    auto rec = codec::decode_record(pf.frame.body);
-    if (!rec) return local("a fetched record is malformed");
-    res.records.push_back(*rec);
-    rest = rest.subspan(pf.frame.bytes.size());
+  res.records.reserve(h->record_count);
+  if (!for_each_record_frame(res.bytes, [&](const codec::record_view& rec) { res.records.push_back(rec); })) {
+    return local("a fetched record is malformed");
   }
   return res;
 }

@@ -23,30 +23,36 @@ constexpr std::int64_t position_flush_ms = 100;
 
 }  // namespace
 
-group_lease_table* shard::lease_table(topic_state& t, std::uint32_t partition, std::string_view group,
-                                      const group_setup* setup, std::string_view topic) {
+group_lease_table* shard::find_lease_table(topic_state& t, std::uint32_t partition, std::string_view group) {
+  const auto p = t.partitions.find(partition);
+  if (p == t.partitions.end()) return nullptr;
+  const auto g = p->second.groups.find(group);
+  return g == p->second.groups.end() ? nullptr : &g->second;
+}
+
+group_lease_table* shard::make_lease_table(topic_state& t, std::string_view topic, std::uint32_t partition,
+                                           std::string_view group, const group_setup& setup) {
   const auto p = t.partitions.find(partition);
   if (p == t.partitions.end()) return nullptr;
   partition_state& ps = p->second;
   if (const auto g = ps.groups.find(group); g != ps.groups.end()) return &g->second;
-  if (setup == nullptr) return nullptr;
   const storage::partition_log& plog = *ps.log;
   std::uint64_t start = plog.log_start();
   if (const auto c = ps.persisted.find(group); c != ps.persisted.end()) {
     start = std::clamp(c->second, plog.log_start(), plog.high_watermark());
-  } else if (setup->start == fb::StartPosition::Latest) {
+  } else if (setup.start == fb::StartPosition::Latest) {
     start = plog.high_watermark();
-  } else if (setup->start == fb::StartPosition::Timestamp) {
-    auto o = plog.offset_for_timestamp(setup->start_timestamp_ms, storage::read_mode::nowait);
+  } else if (setup.start == fb::StartPosition::Timestamp) {
+    auto o = plog.offset_for_timestamp(setup.start_timestamp_ms, storage::read_mode::nowait);
     if (!o && o.error().code == storage::errc::would_block) {
       // Not in the page cache: read it through the ring (cold_read.cpp), which wakes
       // the group's waiting members; their next pull makes the table.
       if (start_cold_read(o.error(), std::nullopt, std::string(topic), std::string(group))) return nullptr;
-      o = plog.offset_for_timestamp(setup->start_timestamp_ms);  // out of descriptors: read here
+      o = plog.offset_for_timestamp(setup.start_timestamp_ms);  // out of descriptors: read here
     }
     if (o) start = *o;
   }
-  const auto [it, inserted] = ps.groups.emplace(std::string(group), group_lease_table(start, setup->settings));
+  const auto [it, inserted] = ps.groups.emplace(std::string(group), group_lease_table(start, setup.settings));
   return &it->second;
 }
 
@@ -67,7 +73,7 @@ void shard::owner_pull(group_pull&& p) {
     og.next_partition = static_cast<std::uint32_t>(first + 1);
     for (std::size_t k = 0; k < order.size() && left > 0; ++k) {
       const std::uint32_t part = order[(first + k) % order.size()];
-      group_lease_table* table = lease_table(*t, part, p.group, &p.setup, p.topic);
+      group_lease_table* table = make_lease_table(*t, p.topic, part, p.group, p.setup);
       if (table == nullptr) continue;  // its start is being read from disk
       const storage::partition_log& plog = *t->partitions[part].log;
       table->skip_to(plog.log_start());
@@ -119,7 +125,7 @@ void shard::owner_pull(group_pull&& p) {
 void shard::owner_commit(const group_commit& c) {
   topic_state* t = find_topic(c.topic);
   if (t == nullptr) return;
-  group_lease_table* table = lease_table(*t, c.partition, c.group, nullptr);
+  group_lease_table* table = find_lease_table(*t, c.partition, c.group);
   if (table == nullptr) return;
   std::uint32_t n = 0;
   for (const auto& r : c.ranges) n += table->ack(c.member, r.first, r.last);
@@ -129,7 +135,7 @@ void shard::owner_commit(const group_commit& c) {
 void shard::owner_nack(const group_nack& n) {
   topic_state* t = find_topic(n.topic);
   if (t == nullptr) return;
-  group_lease_table* table = lease_table(*t, n.partition, n.group, nullptr);
+  group_lease_table* table = find_lease_table(*t, n.partition, n.group);
   if (table == nullptr) return;
   group_lease_table::released r;
   if (!table->nack(n.member, n.offset, now_ms() + n.delay_ms, r, n.dead_letter)) return;
@@ -144,7 +150,7 @@ void shard::owner_leave(const group_leave& l) {
   if (t == nullptr) return;
   if (const auto g = t->groups.find(l.group); g != t->groups.end()) std::erase(g->second.waiting, l.member);
   for (auto& [part, ps] : t->partitions) {
-    group_lease_table* table = lease_table(*t, part, l.group, nullptr);
+    group_lease_table* table = find_lease_table(*t, part, l.group);
     if (table == nullptr) continue;
     end_leases(l.topic, part, *table, l.group, table->release_member(l.member), "member left");
   }
@@ -231,7 +237,7 @@ void shard::retry_dead_letters(std::int64_t now) {
   for (auto& d : pending) {
     topic_state* t = find_topic(d.topic);
     if (t == nullptr) continue;  // the topic is gone, and its group state with it
-    group_lease_table* table = lease_table(*t, d.partition, d.group, nullptr);
+    group_lease_table* table = find_lease_table(*t, d.partition, d.group);
     if (table == nullptr) continue;
     dead_letter(d.topic, d.partition, *table, d.group, d.record, d.reason);
   }

@@ -194,11 +194,13 @@ class shard {
   void owner_commit(const group_commit& c);
   void owner_nack(const group_nack& n);
   void owner_leave(const group_leave& l);
-  // The group's lease table of a partition; with `setup` (and the topic's name) it
-  // is made if missing. Null if there is none, or while a group starting at a
-  // timestamp waits for a ring read to find its start (its members pull again then).
-  group_lease_table* lease_table(topic_state& t, std::uint32_t partition, std::string_view group, const group_setup* setup,
-                                 std::string_view topic = {});
+  // The group's lease table of a partition this shard owns, or null.
+  group_lease_table* find_lease_table(topic_state& t, std::uint32_t partition, std::string_view group);
+  // The same, made from `setup` if missing. Null if the partition is not here, or
+  // while a group starting at a timestamp waits for a ring read to find its start
+  // (its members pull again then).
+  group_lease_table* make_lease_table(topic_state& t, std::string_view topic, std::uint32_t partition,
+                                      std::string_view group, const group_setup& setup);
   void end_leases(const std::string& topic, std::uint32_t partition, group_lease_table& table,
                   std::string_view group, std::vector<group_lease_table::released>&& ended, const char* reason);
   void dead_letter(const std::string& topic, std::uint32_t partition, group_lease_table& table,

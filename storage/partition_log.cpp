@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "codec/byte_order.h"
@@ -19,6 +20,21 @@
 namespace mcp::storage {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// fsync of a directory, at open (blocking is allowed there).
+result<void> sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail(errc::io_error, fmt::format("open {}: {}", dir.string(), std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return fail(errc::io_error, fmt::format("fsync {}: {}", dir.string(), std::strerror(err)));
+  return {};
+}
+
+}  // namespace
 
 partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
     : dir_(std::move(dir)), opts_(opts), io_(io) {
@@ -32,6 +48,7 @@ partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
 partition_log::~partition_log() {
   // A log is destroyed only when its backend is idle (the sync backend always is).
   assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_ && writebacks_ == 0);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
 }
 
 segment::options partition_log::segment_opts() const noexcept {
@@ -44,6 +61,10 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
   fs::create_directories(dir, ec);
   if (ec) return fail(errc::io_error, fmt::format("create {}: {}", dir.string(), ec.message()));
   std::unique_ptr<partition_log> log(new partition_log(dir, opts, io));
+  // Held for syncing the directory: a segment file's own fdatasync does not make
+  // its name durable (fsync(2); on this project's journal-less ext4 it never does).
+  log->dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (log->dir_fd_ < 0) return fail(errc::io_error, fmt::format("open {}: {}", dir.string(), std::strerror(errno)));
 
   std::vector<std::uint64_t> bases;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
@@ -67,6 +88,11 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
     auto s = segment::create(dir, 0, log->segment_opts(), now_ms);
     if (!s) return unexpected{s.error()};
     log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
+    // A new log: its first segment's name and the directory's own entry in its
+    // parent (created above, maybe with the topic's) must survive a crash before
+    // anything in it is acknowledged as durable.
+    if (auto r = sync_directory(dir); !r) return unexpected{r.error()};
+    if (auto r = sync_directory(dir.parent_path()); !r) return unexpected{r.error()};
   }
   const segment& last = *log->segments_.back();
   log->written_next_ = log->synced_next_ = log->visible_next_ = last.next_offset();
@@ -134,6 +160,12 @@ result<void> partition_log::roll(std::int64_t now_ms) {
   auto s = segment::create(dir_, old.next_offset(), segment_opts(), now_ms);
   if (!s) return unexpected{s.error()};
   segments_.push_back(std::make_unique<segment>(std::move(*s)));
+  // The new file's name is durable only once the directory is synced: the sync
+  // round that covers the first appends to it syncs the directory too.
+  if (opts_.level.level != durability::kind::none &&
+      std::find(dirty_fds_.begin(), dirty_fds_.end(), dir_fd_) == dirty_fds_.end()) {
+    dirty_fds_.push_back(dir_fd_);
+  }
   return {};
 }
 

@@ -216,7 +216,8 @@ class partition_log {
   file_io& io_;
   std::deque<std::unique_ptr<segment>> segments_;
   std::deque<pending_append> pending_;
-  std::vector<int> dirty_fds_;  // written since their last sync round started
+  std::vector<int> dirty_fds_;  // written since their last sync round started (the directory after a roll)
+  int dir_fd_ = -1;             // the log's directory, for syncing new segments' names
   sync_round sync_;
   index_write index_cb_;
   unsigned index_writes_ = 0;

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -532,4 +533,65 @@ TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_bloc
   REQUIRE(rec.has_value());
   CHECK(*rec == *want);
   CHECK(mcp::codec::record_offset(*rec) == 2500);
+}
+
+TEST_CASE("sync: the first appends to a new segment are acked only once the directory holding its name is synced") {
+  temp_dir dir;
+  mcp::test::deferred_file_io io;
+  auto log = partition_log::open(dir.path(), small_segments(durability::kind::sync), io, 1);
+  REQUIRE(log.has_value());
+  acks a;
+  const auto is_dir = [](int fd) {
+    struct stat st{};
+    return ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  };
+  std::vector<mcp::test::batch> batches;
+  // Fill the first segment, every operation completing, until an append rolls.
+  while ((*log)->segment_count() < 2) {
+    batches.push_back(make_batch(4));
+    REQUIRE((*log)->append(batches.back().bytes, 4, 1, &a).has_value());
+    if ((*log)->segment_count() < 2) {
+      while (!io.ops.empty()) io.complete_all();
+    }
+  }
+  const std::size_t acked_before = a.seen.size();
+  REQUIRE(acked_before == batches.size() - 1);
+  // Complete everything except a sync of the directory; the new segment's batch must wait for it.
+  bool saw_dir_sync = false;
+  for (int round = 0; round < 20; ++round) {
+    for (std::size_t i = 0; i < io.ops.size();) {
+      if (io.ops[i].is_sync && is_dir(io.ops[i].fd)) {
+        saw_dir_sync = true;
+        ++i;
+      } else {
+        io.complete(i);
+      }
+    }
+  }
+  REQUIRE(saw_dir_sync);
+  CHECK(a.seen.size() == acked_before);
+  CHECK((*log)->high_watermark() == 4 * acked_before);
+  while (!io.ops.empty()) io.complete_all();
+  REQUIRE(a.seen.size() == batches.size());
+  CHECK(a.seen.back().ok);
+  CHECK(a.seen.back().first == 4 * acked_before);
+}
+
+TEST_CASE("none: a roll does not sync the directory (nothing waits for durability)") {
+  temp_dir dir;
+  mcp::test::deferred_file_io io;
+  auto log = partition_log::open(dir.path(), small_segments(durability::kind::none), io, 1);
+  REQUIRE(log.has_value());
+  std::vector<mcp::test::batch> batches;
+  bool dir_sync = false;
+  while ((*log)->segment_count() < 3) {
+    batches.push_back(make_batch(4));
+    REQUIRE((*log)->append(batches.back().bytes, 4, 1, nullptr).has_value());
+    for (const auto& op : io.ops) {
+      struct stat st{};
+      if (op.is_sync && ::fstat(op.fd, &st) == 0 && S_ISDIR(st.st_mode)) dir_sync = true;
+    }
+    while (!io.ops.empty()) io.complete_all();
+  }
+  CHECK_FALSE(dir_sync);
 }

@@ -13,6 +13,7 @@
 #include "broker/log.h"
 #include "broker/shard_router.h"
 #include "codec/data_messages.h"
+#include "storage/durable_dirs.h"
 #include "storage/group_offsets.h"
 
 namespace mcp::broker {
@@ -49,9 +50,9 @@ shard_group::shard_group(const broker_config& cfg, const io::ring_features& feat
   if (!offsets) throw std::runtime_error(offsets.error().message);
   offsets_.emplace(std::move(*offsets));
   // Existing topics: open every partition log before serving (blocking is fine here).
-  std::error_code ec;
-  fs::create_directories(fs::path(cfg.data_dir) / "topics", ec);
-  if (ec) throw std::runtime_error(fmt::format("create {}/topics: {}", cfg.data_dir, ec.message()));
+  if (auto made = storage::create_directories_durably(fs::path(cfg.data_dir) / "topics"); !made) {
+    throw std::runtime_error(made.error().message);
+  }
   for (const auto& name : storage::list_topics(cfg.data_dir)) {
     auto c = storage::load_topic_config(fs::path(cfg.data_dir) / "topics" / name / "meta");
     if (!c) throw std::runtime_error(c.error().message);
@@ -126,9 +127,8 @@ void shard_group::serve_admin(admin_request&& r) {
     storage::topic_config c = r.config;
     if (wants_default(c)) c.level = default_durability_;
     if (auto v = storage::validate(c); !v) return reply(error_code::invalid_argument, v.error().message);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return reply(error_code::storage_error, fmt::format("create {}: {}", dir.string(), ec.message()));
+    // The topic's directory survives a crash as its meta file and logs do.
+    if (auto d = storage::create_directories_durably(dir); !d) return reply(error_code::storage_error, d.error().message);
     if (auto w = storage::store_topic_config(dir / "meta", c); !w) return reply(error_code::storage_error, w.error().message);
     try {
       announce(r.name, c);

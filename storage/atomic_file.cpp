@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "storage/durable_dirs.h"
+
 namespace mcp::storage {
 
 namespace fs = std::filesystem;
@@ -36,13 +38,7 @@ result<void> write_file_atomically(const fs::path& path, std::span<const std::by
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return io_fail(path, "rename onto");
-  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return io_fail(dir, "open directory");
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return io_fail(dir, "fsync directory");
-  return {};
+  return sync_directory(path.parent_path());
 }
 
 }  // namespace mcp::storage

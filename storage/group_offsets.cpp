@@ -9,6 +9,7 @@
 #include "codec/byte_order.h"
 #include "codec/crc32c.h"
 #include "storage/atomic_file.h"
+#include "storage/durable_dirs.h"
 
 namespace mcp::storage {
 
@@ -78,9 +79,8 @@ result<group_offsets_store::positions> group_offsets_store::decode(std::span<con
 result<group_offsets_store> group_offsets_store::open(const fs::path& data_dir) {
   group_offsets_store s;
   s.dir_ = data_dir / "groups";
+  if (auto r = create_directories_durably(s.dir_); !r) return unexpected{r.error()};
   std::error_code ec;
-  fs::create_directories(s.dir_, ec);
-  if (ec) return fail(errc::io_error, fmt::format("create {}: {}", s.dir_.string(), ec.message()));
   for (const auto& e : fs::directory_iterator(s.dir_, ec)) {
     if (!e.is_directory()) continue;
     const fs::path file = e.path() / "offsets";
@@ -109,9 +109,8 @@ result<void> group_offsets_store::flush(std::string_view group) {
   const auto it = groups_.find(group);
   if (it == groups_.end()) return fail(errc::not_found, fmt::format("no group '{}'", group));
   const fs::path gdir = dir_ / std::string(group);
-  std::error_code ec;
-  fs::create_directories(gdir, ec);
-  if (ec) return fail(errc::io_error, fmt::format("create {}: {}", gdir.string(), ec.message()));
+  // The group's directory must outlive a crash with the file in it.
+  if (auto r = create_directories_durably(gdir); !r) return r;
   return write_file_atomically(gdir / "offsets", encode(it->second));
 }
 

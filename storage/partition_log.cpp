@@ -15,26 +15,13 @@
 #include "codec/byte_order.h"
 #include "codec/frame_format.h"
 #include "codec/record.h"
+#include "storage/durable_dirs.h"
 #include "storage/log_format.h"
 
 namespace mcp::storage {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// fsync of a directory, at open (blocking is allowed there).
-result<void> sync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return fail(errc::io_error, fmt::format("open {}: {}", dir.string(), std::strerror(errno)));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return fail(errc::io_error, fmt::format("fsync {}: {}", dir.string(), std::strerror(err)));
-  return {};
-}
-
-}  // namespace
 
 partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
     : dir_(std::move(dir)), opts_(opts), io_(io) {
@@ -57,9 +44,8 @@ segment::options partition_log::segment_opts() const noexcept {
 
 result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, const log_options& opts, file_io& io,
                                                            std::int64_t now_ms) {
+  if (auto r = create_directories_durably(dir); !r) return unexpected{r.error()};
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return fail(errc::io_error, fmt::format("create {}: {}", dir.string(), ec.message()));
   std::unique_ptr<partition_log> log(new partition_log(dir, opts, io));
   // Held for syncing the directory: a segment file's own fdatasync does not make
   // its name durable (fsync(2); on this project's journal-less ext4 it never does).
@@ -88,11 +74,10 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
     auto s = segment::create(dir, 0, log->segment_opts(), now_ms);
     if (!s) return unexpected{s.error()};
     log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
-    // A new log: its first segment's name and the directory's own entry in its
-    // parent (created above, maybe with the topic's) must survive a crash before
-    // anything in it is acknowledged as durable.
+    // A new log: its first segment's name must survive a crash before anything
+    // in it is acknowledged as durable (the directory's own name was synced as
+    // it was created).
     if (auto r = sync_directory(dir); !r) return unexpected{r.error()};
-    if (auto r = sync_directory(dir.parent_path()); !r) return unexpected{r.error()};
   }
   const segment& last = *log->segments_.back();
   log->written_next_ = log->synced_next_ = log->visible_next_ = last.next_offset();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -53,6 +54,19 @@ shard_group::shard_group(const broker_config& cfg, const io::ring_features& feat
   if (auto made = storage::create_directories_durably(fs::path(cfg.data_dir) / "topics"); !made) {
     throw std::runtime_error(made.error().message);
   }
+  // Topics deleted before a crash, or whose removal failed, finish going now.
+  const fs::path trash = fs::path(cfg.data_dir) / "trash";
+  {
+    std::error_code ec;
+    std::vector<fs::path> left;
+    for (const auto& e : fs::directory_iterator(trash, ec)) left.push_back(e.path());
+    for (const auto& p : left) {
+      log(log_level::info, "removing {}, a topic deleted before the last stop", p.string());
+      fs::remove_all(p, ec);
+      if (ec) throw std::runtime_error(fmt::format("remove {}: {}", p.string(), ec.message()));
+    }
+  }
+  if (auto made = storage::create_directories_durably(trash); !made) throw std::runtime_error(made.error().message);
   for (const auto& name : storage::list_topics(cfg.data_dir)) {
     auto c = storage::load_topic_config(fs::path(cfg.data_dir) / "topics" / name / "meta");
     if (!c) throw std::runtime_error(c.error().message);
@@ -143,8 +157,21 @@ void shard_group::serve_admin(admin_request&& r) {
   for (unsigned i = 0; i < size(); ++i) post_blocking(i, topic_removed{r.name});
   // The files go only once every shard has drained its appends and closed its logs.
   wait_closed(r.name);
+  // Atomic on disk: the directory moves out of topics/ in one rename (synced), so
+  // a crash leaves the whole topic or none of it; what is under trash/ is removed
+  // now, or at the next start.
+  const fs::path doomed = fs::path(cfg_.data_dir) / "trash" / fmt::format("{}~{}", r.name, wall_ms());
   std::error_code ec;
-  fs::remove_all(dir, ec);
+  if (::rename(dir.c_str(), doomed.c_str()) == 0) {
+    if (auto s = storage::sync_directory(dir.parent_path()); !s) log(log_level::warn, "{}", s.error().message);
+    fs::remove_all(doomed, ec);
+    if (ec) log(log_level::warn, "deleted topic {}: removing {}: {} (retried at the next start)", r.name, doomed.string(), ec.message());
+  } else {
+    log(log_level::warn, "deleted topic {}: moving it to {}: {}; removing it in place", r.name, doomed.string(),
+        std::strerror(errno));
+    fs::remove_all(dir, ec);
+    if (ec) log(log_level::error, "deleted topic {}: removing {}: {}", r.name, dir.string(), ec.message());
+  }
   segment_files_deleted();
   log(log_level::info, "deleted topic {}", r.name);
   reply(error_code::none, {});

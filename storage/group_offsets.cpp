@@ -136,7 +136,7 @@ result<void> group_offsets_store::remove_group(std::string_view group) {
   std::error_code ec;
   fs::remove_all(dir_ / std::string(group), ec);
   if (ec) return fail(errc::io_error, fmt::format("remove group '{}': {}", group, ec.message()));
-  return {};
+  return sync_directory(dir_);  // so the group does not come back after a power cut
 }
 
 }  // namespace mcp::storage

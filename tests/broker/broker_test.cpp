@@ -615,9 +615,38 @@ TEST_CASE("deleting a topic removes its data once every shard closed it, answers
   CHECK(parked.error().code == codec::error_code::unknown_topic);
   CHECK(c.publish("gone", 0, records_of({"z"})).error().code == codec::error_code::unknown_topic);
   CHECK(c.delete_topic("gone").error().code == codec::error_code::unknown_topic);
+  // Nothing of it is left in the trash either.
+  CHECK(std::filesystem::is_empty(b.data_dir() / "trash"));
   // The name can be used again, from offset 0.
   REQUIRE(c.create_topic("gone", 1).has_value());
   CHECK(c.publish("gone", 0, records_of({"new"})).value().first_offset == 0);
+}
+
+TEST_CASE("a topic whose deletion a crash interrupted stays deleted: the start finishes removing it") {
+  broker_process b({.shards = 1});
+  {
+    auto c = b.connect();
+    REQUIRE(c.create_topic("kept", 1).has_value());
+    REQUIRE(c.publish("kept", 0, records_of({"k"})).has_value());
+    REQUIRE(c.create_topic("half", 2).has_value());
+    REQUIRE(c.publish("half", 1, records_of({"h"})).has_value());
+  }
+  REQUIRE(b.stop() == 0);
+  // What a crash right after the delete's rename leaves: the whole topic under trash/.
+  namespace fs = std::filesystem;
+  fs::rename(b.data_dir() / "topics" / "half", b.data_dir() / "trash" / "half~1");
+  b.start();
+  auto c = b.connect();
+  const auto m = c.metadata();
+  REQUIRE(m.has_value());
+  std::vector<std::string> names;
+  for (const auto& t : m->topics) names.push_back(t->name);
+  CHECK(names == std::vector<std::string>{"kept"});
+  CHECK(fs::is_empty(b.data_dir() / "trash"));
+  auto f = c.fetch("kept", 0, 0, 1 << 20, 0);
+  REQUIRE(f.has_value());
+  REQUIRE(f->records.size() == 1);
+  CHECK(c.publish("half", 0, records_of({"x"})).error().code == codec::error_code::unknown_topic);
 }
 
 TEST_CASE("FETCH by timestamp starts at the first record at or after it") {

@@ -24,6 +24,9 @@ using codec::error_code;
 
 namespace {
 
+// Deleted topics on their way out (docs/operations.md "Deleting a topic").
+fs::path trash_dir(const std::string& data_dir) { return fs::path(data_dir) / "trash"; }
+
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -55,16 +58,14 @@ shard_group::shard_group(const broker_config& cfg, const io::ring_features& feat
     throw std::runtime_error(made.error().message);
   }
   // Topics deleted before a crash, or whose removal failed, finish going now.
-  const fs::path trash = fs::path(cfg.data_dir) / "trash";
-  {
-    std::error_code ec;
-    std::vector<fs::path> left;
-    for (const auto& e : fs::directory_iterator(trash, ec)) left.push_back(e.path());
-    for (const auto& p : left) {
-      log(log_level::info, "removing {}, a topic deleted before the last stop", p.string());
-      fs::remove_all(p, ec);
-      if (ec) throw std::runtime_error(fmt::format("remove {}: {}", p.string(), ec.message()));
-    }
+  const fs::path trash = trash_dir(cfg.data_dir);
+  std::error_code ec;
+  std::vector<fs::path> left;
+  for (const auto& e : fs::directory_iterator(trash, ec)) left.push_back(e.path());
+  for (const auto& p : left) {
+    log(log_level::info, "removing {}, a topic deleted before the last stop", p.string());
+    fs::remove_all(p, ec);
+    if (ec) throw std::runtime_error(fmt::format("remove {}: {}", p.string(), ec.message()));
   }
   if (auto made = storage::create_directories_durably(trash); !made) throw std::runtime_error(made.error().message);
   for (const auto& name : storage::list_topics(cfg.data_dir)) {
@@ -160,7 +161,7 @@ void shard_group::serve_admin(admin_request&& r) {
   // Atomic on disk: the directory moves out of topics/ in one rename (synced), so
   // a crash leaves the whole topic or none of it; what is under trash/ is removed
   // now, or at the next start.
-  const fs::path doomed = fs::path(cfg_.data_dir) / "trash" / fmt::format("{}~{}", r.name, wall_ms());
+  const fs::path doomed = trash_dir(cfg_.data_dir) / fmt::format("{}~{}", r.name, wall_ms());
   std::error_code ec;
   if (::rename(dir.c_str(), doomed.c_str()) == 0) {
     if (auto s = storage::sync_directory(dir.parent_path()); !s) log(log_level::warn, "{}", s.error().message);

@@ -22,7 +22,6 @@ namespace mcp::storage {
 
 namespace fs = std::filesystem;
 
-
 partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
     : dir_(std::move(dir)), opts_(opts), io_(io) {
   sync_.log = this;
@@ -77,7 +76,9 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
     // A new log: its first segment's name must survive a crash before anything
     // in it is acknowledged as durable (the directory's own name was synced as
     // it was created).
-    if (auto r = sync_directory(dir); !r) return unexpected{r.error()};
+    if (::fsync(log->dir_fd_) != 0) {
+      return fail(errc::io_error, fmt::format("fsync directory {}: {}", dir.string(), std::strerror(errno)));
+    }
   }
   const segment& last = *log->segments_.back();
   log->written_next_ = log->synced_next_ = log->visible_next_ = last.next_offset();

@@ -538,16 +538,21 @@ TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_bloc
   CHECK(mcp::codec::record_offset(*rec) == 2500);
 }
 
+namespace {
+
+bool is_directory_fd(int fd) {
+  struct stat st{};
+  return ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
 TEST_CASE("sync: the first appends to a new segment are acked only once the directory holding its name is synced") {
   temp_dir dir;
   mcp::test::deferred_file_io io;
   auto log = partition_log::open(dir.path(), small_segments(durability::kind::sync), io, 1);
   REQUIRE(log.has_value());
   acks a;
-  const auto is_dir = [](int fd) {
-    struct stat st{};
-    return ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-  };
   std::vector<mcp::test::batch> batches;
   // Fill the first segment, every operation completing, until an append rolls.
   while ((*log)->segment_count() < 2) {
@@ -563,7 +568,7 @@ TEST_CASE("sync: the first appends to a new segment are acked only once the dire
   bool saw_dir_sync = false;
   for (int round = 0; round < 20; ++round) {
     for (std::size_t i = 0; i < io.ops.size();) {
-      if (io.ops[i].is_sync && is_dir(io.ops[i].fd)) {
+      if (io.ops[i].is_sync && is_directory_fd(io.ops[i].fd)) {
         saw_dir_sync = true;
         ++i;
       } else {
@@ -590,10 +595,7 @@ TEST_CASE("none: a roll does not sync the directory (nothing waits for durabilit
   while ((*log)->segment_count() < 3) {
     batches.push_back(make_batch(4));
     REQUIRE((*log)->append(batches.back().bytes, 4, 1, nullptr).has_value());
-    for (const auto& op : io.ops) {
-      struct stat st{};
-      if (op.is_sync && ::fstat(op.fd, &st) == 0 && S_ISDIR(st.st_mode)) dir_sync = true;
-    }
+    for (const auto& op : io.ops) dir_sync = dir_sync || (op.is_sync && is_directory_fd(op.fd));
     while (!io.ops.empty()) io.complete_all();
   }
   CHECK_FALSE(dir_sync);

@@ -117,7 +117,7 @@ result<record_view, errc> decode_record_frame(std::span<const std::byte> frame,
 }
 
 void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms,
-                  crc32c_shifter& shifter) noexcept {
+                  crc32c_shifter& shifter, batch_place place) noexcept {
   // The stamped fields (attributes, offset, timestamp) all lie in the first 24
   // bytes of the body, so the CRC is patched from the validated one
   // (crc32c_patch24) instead of recomputed over the whole body: a record whose
@@ -128,14 +128,15 @@ void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t
   const auto w0 = load_le<std::uint64_t>(b);
   const auto old_offset = load_le<std::uint64_t>(b + rl::offset_offset);
   const auto old_ts = load_le<std::uint64_t>(b + rl::timestamp_offset);
-  std::uint64_t w0_new = w0;
+  constexpr std::uint64_t continues_bit = std::uint64_t{rl::attr_batch_continues} << (8 * rl::attributes_offset);
+  std::uint64_t w0_new = place == batch_place::more_follow ? w0 | continues_bit : w0 & ~continues_bit;
   std::uint64_t ts_new = old_ts;
   if (old_ts == 0) {
     ts_new = static_cast<std::uint64_t>(append_time_ms);
     w0_new |= std::uint64_t{rl::attr_broker_timestamp} << (8 * rl::attributes_offset);
-    store_le<std::uint64_t>(b, w0_new);
     store_le<std::uint64_t>(b + rl::timestamp_offset, ts_new);
   }
+  if (w0_new != w0) store_le<std::uint64_t>(b, w0_new);
   store_le<std::uint64_t>(b + rl::offset_offset, offset);
   const std::uint32_t crc = load_le<std::uint32_t>(frame.data() + crc_offset);
   store_le<std::uint32_t>(frame.data() + crc_offset,
@@ -146,6 +147,10 @@ void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t
 void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms) noexcept {
   thread_local crc32c_shifter shifter;
   stamp_record(frame, offset, append_time_ms, shifter);
+}
+
+bool record_batch_continues(std::span<const std::byte> frame) noexcept {
+  return (std::to_integer<std::uint8_t>(frame[header_size + rl::attributes_offset]) & rl::attr_batch_continues) != 0;
 }
 
 std::uint64_t record_offset(std::span<const std::byte> frame) noexcept {

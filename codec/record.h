@@ -74,8 +74,13 @@ result<record_view, errc> decode_record_frame(std::span<const std::byte> frame,
 // (crc32c_patch: it does not read the rest of the body). The frame must have been
 // validated (validate_records): its CRC must be right before the stamp, and then
 // it is right after. `shifter` caches per record size; pass one for a batch.
+// `place` sets or clears the batch-continues attribute (record_format.h): every
+// record of a stored batch but its last is `more_follow`.
+enum class batch_place : std::uint8_t { last, more_follow };
 void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms,
-                  crc32c_shifter& shifter) noexcept;
+                  crc32c_shifter& shifter, batch_place place = batch_place::last) noexcept;
+// True if the record's batch-continues attribute is set (no validation).
+bool record_batch_continues(std::span<const std::byte> frame) noexcept;
 void stamp_record(std::span<std::byte> frame, std::uint64_t offset, std::int64_t append_time_ms) noexcept;
 
 // The offset stamped in an encoded RECORD frame (no validation).

@@ -6,6 +6,7 @@
 // | off | size | field         |
 // |   0 |    1 | format        | record format version, 1
 // |   1 |    1 | attributes    | bit 0: timestamp was set by the broker (append time)
+//                               bit 1: more records of the same appended batch follow
 // |   2 |    2 | header_count  | number of name/value headers
 // |   4 |    4 | key_len       |
 // |   8 |    8 | offset        | stamped by the broker on append
@@ -36,7 +37,11 @@ inline constexpr std::size_t sequence_offset = 32;
 inline constexpr std::size_t value_len_offset = 36;
 
 inline constexpr std::uint8_t attr_broker_timestamp = 0x01;
-inline constexpr std::uint8_t known_attributes = attr_broker_timestamp;
+// Set by the broker on every record of an appended batch but its last, so that
+// recovery can drop a batch a crash cut short: a batch is stored whole or not at
+// all. Records stored before the bit existed have it clear: batches of one.
+inline constexpr std::uint8_t attr_batch_continues = 0x02;
+inline constexpr std::uint8_t known_attributes = attr_broker_timestamp | attr_batch_continues;
 
 inline constexpr std::size_t header_name_len_size = 2;
 inline constexpr std::size_t header_value_len_size = 4;

@@ -90,6 +90,18 @@ verify_report walk(const fs::path& dir, const record_fn& fn, bool check_indexes)
         return rep;
       }
     }
+    if (r.clean && r.ends_inside_batch()) {
+      // The batch's last record is missing: an append a crash cut short (the next
+      // open drops it) at the end of the log; anywhere else, damage.
+      const std::string what =
+          fmt::format("{}: at byte {} (offset {}): records {}..{} are of a batch whose last record is missing",
+                      log.string(), r.batch_end.pos, r.batch_end.next_offset, r.batch_end.next_offset, r.next_offset - 1);
+      if (!last) {
+        rep.problem = what;
+        return rep;
+      }
+      rep.torn_tail = what;
+    }
     if (!check_indexes) continue;
     const auto idx_path = dir / (segment_stem(bases[i]) + std::string(index_suffix));
     const auto entries = segment_index::parse(read_all(idx_path));

@@ -62,10 +62,19 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
     const bool active = i + 1 == bases.size();
     auto s = segment::open(dir, bases[i], log->segment_opts(), active, now_ms);
     if (!s) return unexpected{s.error()};
-    if (!log->segments_.empty() && log->segments_.back()->next_offset() != s->base()) {
+    if (active && !s->cut_tail().empty()) log->recovery_notes_.push_back(s->cut_tail());
+    if (!active && s->next_offset() > bases[i + 1]) {
       return fail(errc::corrupt, fmt::format("{}: segment ends at offset {} but the next segment starts at {}",
-                                             log->segments_.back()->log_path().string(),
-                                             log->segments_.back()->next_offset(), s->base()));
+                                             s->log_path().string(), s->next_offset(), bases[i + 1]));
+    }
+    if (!active && (!s->cut_tail().empty() || s->next_offset() < bases[i + 1])) {
+      // A sealed segment a crash cut short: the process died (or the machine lost
+      // power) while writes to it were in flight, after the roll. Acks go in log
+      // order, so nothing after its last whole batch was acknowledged: the log
+      // ends there, and the later segments, which hold only records after it, go.
+      if (auto r = log->drop_segments_after(*s, bases, i); !r) return unexpected{r.error()};
+      log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
+      break;
     }
     log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
   }
@@ -87,6 +96,31 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
   log->last_sync_ms_ = now_ms;
   log->rebuild_producers();
   return log;
+}
+
+result<void> partition_log::drop_segments_after(segment& s, const std::vector<std::uint64_t>& bases, std::size_t i) {
+  recovery_notes_.push_back(fmt::format(
+      "{}; the log was cut there, after a crash during a roll: its records from offset {} on and {} later "
+      "segment(s) (offsets {} and up) were removed, none of them acknowledged",
+      s.cut_tail().empty() ? fmt::format("{}: ends at offset {} but the next segment starts at {}",
+                                         s.log_path().string(), s.next_offset(), bases[i + 1])
+                           : s.cut_tail(),
+      s.next_offset(), bases.size() - i - 1, bases[i + 1]));
+  // Newest first: a crash part way leaves a log this same rule recovers again.
+  for (std::size_t j = bases.size() - 1; j > i; --j) {
+    const std::string stem = segment_stem(bases[j]);
+    for (const auto suffix : {index_suffix, time_index_suffix, log_suffix}) {
+      const fs::path p = dir_ / (stem + std::string(suffix));
+      if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+        return fail(errc::io_error, fmt::format("remove {}: {}", p.string(), std::strerror(errno)));
+      }
+    }
+  }
+  if (auto r = s.truncate_to_size(); !r) return unexpected{r.error()};
+  if (::fsync(dir_fd_) != 0) {
+    return fail(errc::io_error, fmt::format("fsync directory {}: {}", dir_.string(), std::strerror(errno)));
+  }
+  return {};
 }
 
 void partition_log::rebuild_producers() {
@@ -183,7 +217,8 @@ result<std::uint64_t> partition_log::append(std::span<std::byte> frames, std::ui
   while (at < frames.size()) {
     const std::size_t len = codec::length_field_size + codec::load_le<std::uint32_t>(frames.data() + at);
     const auto frame = frames.subspan(at, len);
-    codec::stamp_record(frame, offset, now_ms, shifter);
+    codec::stamp_record(frame, offset, now_ms, shifter,
+                        at + len < frames.size() ? codec::batch_place::more_follow : codec::batch_place::last);
     seg.note_record(offset, pos + at, max_ts);
     max_ts = std::max(max_ts, codec::record_timestamp(frame));
     ++offset;
@@ -556,6 +591,12 @@ result<void> partition_log::verify() const {
     if (!r.clean) {
       return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path().string(),
                                              r.end_pos, r.next_offset, r.problem));
+    }
+    if (r.ends_inside_batch()) {
+      return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): records {}..{} are of a batch whose "
+                                             "last record is missing",
+                                             s.log_path().string(), r.batch_end.pos, r.batch_end.next_offset,
+                                             r.batch_end.next_offset, r.next_offset - 1));
     }
     if (r.next_offset != s.next_offset()) {
       return fail(errc::corrupt, fmt::format("{}: holds offsets up to {} but {} were expected",

@@ -149,6 +149,8 @@ class partition_log {
   std::size_t segment_count() const noexcept { return segments_.size(); }
   const segment& segment_at(std::size_t i) const noexcept { return *segments_[i]; }
   bool failed() const noexcept { return failed_; }
+  // Why the log failed (which file operation, the errno text); empty while it has not.
+  const std::string& failure() const noexcept { return failure_; }
   // No write, sync or file removal in flight.
   bool idle() const noexcept {
     return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_ && writebacks_ == 0;
@@ -156,6 +158,9 @@ class partition_log {
   // Files of dropped segments not yet unlinked.
   std::size_t files_to_remove() const noexcept { return doomed_.size(); }
   std::uint64_t syncs_issued() const noexcept { return syncs_issued_; }
+  // What open() cut off or removed to recover from a crash, one line each, for
+  // the operator's log; empty after a clean shutdown.
+  const std::vector<std::string>& recovery_notes() const noexcept { return recovery_notes_; }
   const log_options& options() const noexcept { return opts_; }
 
  private:
@@ -199,6 +204,7 @@ class partition_log {
   partition_log(std::filesystem::path dir, const log_options& opts, file_io& io);
   result<void> roll(std::int64_t now_ms);
   void rebuild_producers();
+  result<void> drop_segments_after(segment& s, const std::vector<std::uint64_t>& bases, std::size_t i);
   void advance() noexcept;
   void advance_once() noexcept;
   void start_sync() noexcept;
@@ -249,6 +255,7 @@ class partition_log {
   std::uint64_t syncs_issued_ = 0;
   bool failed_ = false;
   std::string failure_;
+  std::vector<std::string> recovery_notes_;
   producer_state producers_;
   std::uint64_t producer_scan_read_ = 0;
   bool advancing_ = false;

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -76,6 +77,7 @@ scan_result scan_impl(int fd, std::uint64_t pos, std::uint64_t size, std::uint64
   r.end_pos = pos;
   r.next_offset = expected;
   r.max_ts = max_ts_before;
+  r.batch_end = {pos, expected, max_ts_before, false};
   codec::decoder_options opts;
   opts.max_frame = 1u << 30;
   std::vector<std::byte> buf(1u << 20);
@@ -115,6 +117,9 @@ scan_result scan_impl(int fd, std::uint64_t pos, std::uint64_t size, std::uint64
       ++r.records;
       ++r.next_offset;
       r.end_pos += d.frame.bytes.size();
+      if ((rec->attributes & codec::record_layout::attr_batch_continues) == 0) {
+        r.batch_end = {r.end_pos, r.next_offset, r.max_ts, true};
+      }
       used += d.frame.bytes.size();
       rest = rest.subspan(d.frame.bytes.size());
     }
@@ -131,6 +136,21 @@ scan_result scan_impl(int fd, std::uint64_t pos, std::uint64_t size, std::uint64
     }
   }
   return r;
+}
+
+// True if every byte of [pos, size) is zero.
+result<bool> zeros_to_end(int fd, std::uint64_t pos, std::uint64_t size, const fs::path& p) {
+  std::vector<std::byte> buf(1u << 20);
+  while (pos < size) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - pos));
+    if (!pread_all(fd, buf.data(), want, pos)) return fail(errc::io_error, errno_text(p, "read"));
+    if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(want),
+                    [](std::byte b) { return b != std::byte{0}; })) {
+      return false;
+    }
+    pos += want;
+  }
+  return true;
 }
 
 result<int> open_file(const fs::path& p, int flags) {
@@ -170,6 +190,7 @@ segment& segment::operator=(segment&& o) noexcept {
     created_ms_ = o.created_ms_;
     index_interval_ = o.index_interval_;
     recovery_scanned_ = o.recovery_scanned_;
+    cut_tail_ = std::move(o.cut_tail_);
     entries_written_ = o.entries_written_;
     index_ = std::move(o.index_);
     times_ = std::move(o.times_);
@@ -255,52 +276,99 @@ result<segment> segment::open(const fs::path& dir, std::uint64_t base, const opt
     if (rec && rec->offset == base + entries[n - 1].rel) break;
     --n;
   }
-  const bool index_changed = n != entries.size() || n != times.size() ||
-                             idx_bytes->size() != entries.size() * offset_entry_size ||
-                             tix_bytes->size() != times.size() * time_entry_size;
-  s.index_ = segment_index(std::max(cap, n + 16));
-  s.times_ = time_index(std::max(cap, n + 16));
-  for (std::size_t i = 0; i < n; ++i) {
+  // Scan from the last trusted entry to the end of the file. A batch is stored
+  // whole or not at all, so the log ends where the last whole batch does; if the
+  // records after the entry never close a batch, the batch may have begun before
+  // it: scan again from entries further back (1, 2, 4... of them), down to byte 0
+  // if need be, which always starts a batch.
+  struct found_entry {
+    index_entry at;
+    std::int64_t max_before;
+  };
+  std::vector<found_entry> found;
+  scan_result scan;
+  std::size_t from = n;  // entries[0, from) are kept; the scan starts at entries[from - 1]
+  for (std::size_t back = 1;; back *= 2) {
+    const index_entry start = from > 0 ? entries[from - 1] : index_entry{};
+    const std::int64_t ts_before = from > 0 ? times[from - 1].max_ts : 0;
+    found.clear();
+    std::uint64_t last_index_pos = start.pos;
+    scan = scan_impl(s.log_fd_, start.pos, *size, base + start.rel, ts_before,
+                     [&](std::uint64_t pos, const codec::record_view& rec, std::int64_t max_before) {
+                       if (pos - last_index_pos >= s.index_interval_ && pos > 0) {
+                         found.push_back({{static_cast<std::uint32_t>(rec.offset - base), static_cast<std::uint32_t>(pos)},
+                                          max_before});
+                         last_index_pos = pos;
+                       }
+                     });
+    s.recovery_scanned_ += scan.bytes_read;
+    if (!scan.ends_inside_batch() || scan.batch_end.seen || start.pos == 0) break;
+    from = from > back ? from - back : 0;
+  }
+  const auto& end = scan.batch_end;
+  s.index_ = segment_index(std::max(cap, from + found.size() + 16));
+  s.times_ = time_index(std::max(cap, from + found.size() + 16));
+  for (std::size_t i = 0; i < from; ++i) {
     s.index_.append(entries[i]);
     s.times_.append(times[i]);
   }
-
-  const index_entry start = n > 0 ? entries[n - 1] : index_entry{};
-  const std::int64_t ts_before = n > 0 ? times[n - 1].max_ts : 0;
-  s.last_index_pos_ = start.pos;
+  s.last_index_pos_ = from > 0 ? entries[from - 1].pos : 0;
   std::size_t added = 0;
-  const scan_result scan = scan_impl(
-      s.log_fd_, start.pos, *size, base + start.rel, ts_before,
-      [&s, &added](std::uint64_t pos, const codec::record_view& rec, std::int64_t max_before) {
-        if (pos - s.last_index_pos_ >= s.index_interval_ && pos > 0) {
-          const auto rel = static_cast<std::uint32_t>(rec.offset - s.base_);
-          if (s.index_.append({rel, static_cast<std::uint32_t>(pos)})) {
-            s.times_.append({max_before, rel});
-            s.last_index_pos_ = pos;
-            ++added;
-          }
-        }
-      });
-  s.recovery_scanned_ = scan.bytes_read;
-  if (!scan.clean) {
+  for (const auto& f : found) {
+    if (f.at.pos >= end.pos) break;  // in the cut-off batch
+    if (!s.index_.append(f.at)) break;
+    s.times_.append({f.max_before, f.at.rel});
+    s.last_index_pos_ = f.at.pos;
+    ++added;
+  }
+  const bool index_changed = from != entries.size() || from != times.size() ||
+                             idx_bytes->size() != entries.size() * offset_entry_size ||
+                             tix_bytes->size() != times.size() * time_entry_size;
+  if (!scan.clean || scan.ends_inside_batch()) {
+    const std::string problem =
+        !scan.ends_inside_batch()
+            ? scan.problem
+            : fmt::format("records {}..{} are of a batch whose last record is missing{}", end.next_offset,
+                          scan.next_offset - 1, scan.clean ? "" : " (" + scan.problem + ")");
     if (!active) {
-      return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path_.string(),
-                                             scan.end_pos, scan.next_offset, scan.problem));
-    }
-    // A torn or corrupt tail of the active segment is the clean end of the log:
-    // nothing past it was acknowledged as durable.
-    if (::ftruncate(s.log_fd_, static_cast<off_t>(scan.end_pos)) != 0) {
-      return fail(errc::io_error, errno_text(s.log_path_, "truncate"));
+      // What a crash leaves: the file ends inside a record or a batch, or in zeros
+      // (blocks allocated whose data never reached the disk). A bad record with
+      // data after it is damage, and is reported.
+      const bool torn_at_end = scan.clean || scan.problem.rfind("torn record", 0) == 0;
+      auto zeros = torn_at_end ? result<bool>{false} : zeros_to_end(s.log_fd_, scan.end_pos, *size, s.log_path_);
+      if (!zeros) return unexpected{zeros.error()};
+      if (!torn_at_end && !*zeros) {
+        return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path_.string(),
+                                               end.pos, end.next_offset, problem));
+      }
+      s.cut_tail_ = fmt::format("{}: at byte {} (offset {}): {}", s.log_path_.string(), end.pos, end.next_offset,
+                                  *zeros ? "zeros to the end of the file" : problem);
+    } else {
+      // A torn or corrupt tail of the active segment is the clean end of the log:
+      // nothing past it was acknowledged as durable (acks go in log order, and a
+      // batch is acked only whole).
+      if (::ftruncate(s.log_fd_, static_cast<off_t>(end.pos)) != 0) {
+        return fail(errc::io_error, errno_text(s.log_path_, "truncate"));
+      }
+      s.cut_tail_ = fmt::format("{}: cut at byte {} (offset {}): {}", s.log_path_.string(), end.pos, end.next_offset,
+                                problem);
     }
   }
-  s.size_ = scan.end_pos;
-  s.next_offset_ = scan.next_offset;
-  s.max_ts_ = scan.max_ts;
+  s.size_ = end.pos;
+  s.next_offset_ = end.next_offset;
+  s.max_ts_ = end.max_ts;
   if (index_changed || added > 0) {
     if (auto w = s.rewrite_indexes(); !w) return unexpected{w.error()};
   }
   s.entries_written_ = {s.index_.size(), s.times_.size()};  // the files now hold exactly these
   return s;
+}
+
+result<void> segment::truncate_to_size() {
+  if (::ftruncate(log_fd_, static_cast<off_t>(size_)) != 0) return fail(errc::io_error, errno_text(log_path_, "truncate"));
+  if (::fdatasync(log_fd_) != 0) return fail(errc::io_error, errno_text(log_path_, "fdatasync"));
+  cut_tail_.clear();
+  return {};
 }
 
 std::uint64_t segment::reserve(std::uint64_t bytes, std::uint32_t count) noexcept {

@@ -29,6 +29,16 @@ struct scan_result {
   std::uint64_t bytes_read = 0;
   bool clean = true;               // false: bytes after end_pos are not a valid record
   std::string problem;             // what was wrong at end_pos
+  // Where the last batch that is whole ends: just past the last record with the
+  // batch-continues attribute clear, or the scan's start if none was. Records
+  // between here and end_pos belong to a batch whose last record is missing.
+  struct batch_end_at {
+    std::uint64_t pos = 0;
+    std::uint64_t next_offset = 0;
+    std::int64_t max_ts = 0;
+    bool seen = false;  // a record of this scan closed a batch
+  } batch_end;
+  bool ends_inside_batch() const noexcept { return batch_end.pos != end_pos; }
 };
 
 class segment {
@@ -41,14 +51,20 @@ class segment {
   // Creates new, empty files for base offset `base` in `dir`.
   static result<segment> create(const std::filesystem::path& dir, std::uint64_t base, const options& opts,
                                 std::int64_t now_ms);
-  // Opens existing files. With `active`, a torn or corrupt tail is truncated to
-  // the last valid record; a sealed segment with one is an error (corrupt), since
-  // sealed segments were synced when they were sealed. A missing or stale index
-  // is rebuilt. The tail is scanned from the last valid index entry only.
-  // `expected_end` (the next segment's base), if known, must match a sealed
-  // segment's last offset + 1.
+  // Opens existing files. The segment ends where its last whole batch does. With
+  // `active`, a torn or corrupt tail is truncated there. A sealed segment whose
+  // tail is what a crash leaves (a batch or record cut short at the end of the
+  // file, or zeros to the end) opens without its tail, unchanged on disk, and
+  // says so in cut_tail(): the log decides (partition_log::open). Anything
+  // else wrong in a sealed segment's tail is an error (corrupt). A missing or
+  // stale index is rebuilt. The tail is scanned from the last valid index entry only.
   static result<segment> open(const std::filesystem::path& dir, std::uint64_t base, const options& opts,
                               bool active, std::int64_t now_ms);
+  // What open() left out at the end, described (empty if nothing): in an active
+  // segment it is truncated already; in a sealed one it is still in the file.
+  const std::string& cut_tail() const noexcept { return cut_tail_; }
+  // Cuts the file to size() (a crash tail left by open) and syncs it. Blocking.
+  result<void> truncate_to_size();
 
   segment(segment&&) noexcept;
   segment& operator=(segment&&) noexcept;
@@ -147,6 +163,7 @@ class segment {
   std::int64_t created_ms_ = 0;
   std::uint64_t index_interval_ = 4096;
   std::uint64_t recovery_scanned_ = 0;
+  std::string cut_tail_;
   entries_written entries_written_;
   segment_index index_{0};
   time_index times_{0};

@@ -94,6 +94,31 @@ TEST_CASE("stamping sets the offset and a missing timestamp, and keeps the CRC v
   CHECK(w->attributes == 0);
 }
 
+TEST_CASE("stamping marks every record of a batch but its last, and keeps the CRC valid either way") {
+  record_input in;
+  in.timestamp_ms = 7;
+  in.value = as_bytes("value");
+  auto f = make_record(in);
+  crc32c_shifter shifter;
+  stamp_record(f, 10, 1, shifter, batch_place::more_follow);
+  auto v = decode_record_frame(f);
+  REQUIRE(v.has_value());
+  CHECK(v->attributes == record_layout::attr_batch_continues);
+  CHECK(record_batch_continues(f));
+  // A record stamped again (a producer that set the bit has it set or cleared by the broker).
+  stamp_record(f, 11, 1, shifter, batch_place::last);
+  v = decode_record_frame(f);
+  REQUIRE(v.has_value());
+  CHECK(v->attributes == 0);
+  CHECK(v->offset == 11);
+  CHECK_FALSE(record_batch_continues(f));
+  // Unknown attribute bits are still refused.
+  auto g = make_record(in);
+  g[header_size + record_layout::attributes_offset] = std::byte{0x04};
+  seal_frame(g, opcode::record, 0);
+  CHECK(decode_record_frame(g).error() == errc::malformed_body);
+}
+
 // docs/storage.md "Record": worked example. Key "k", value "v1", one header
 // "t" = "x", offset 5, timestamp 1000, producer 0, sequence 0.
 TEST_CASE("the record example in docs/storage.md is what the encoder writes") {

@@ -92,3 +92,26 @@ TEST_CASE("a torn tail of the last segment is told apart from corruption") {
   CHECK(rep.problem.empty());
   CHECK(rep.torn_tail.find("torn record") != std::string::npos);
 }
+
+TEST_CASE("a batch missing its last record is a torn tail at the end of the log and damage in a sealed segment") {
+  mcp::test::temp_dir dir;
+  fill(dir.path(), 30);  // batches of 4 records of 156 bytes
+  constexpr std::uint64_t record_bytes = 156;
+  SUBCASE("last segment") {
+    fs::path last;
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+      if (e.path().extension() == ".log" && (last.empty() || e.path() > last)) last = e.path();
+    }
+    // One whole record of the last batch left.
+    fs::resize_file(last, fs::file_size(last) - 3 * record_bytes);
+    const auto rep = verify_partition(dir.path());
+    CHECK(rep.problem.empty());
+    CHECK(rep.torn_tail.find("whose last record is missing") != std::string::npos);
+  }
+  SUBCASE("sealed segment") {
+    fs::resize_file(dir.path() / (segment_stem(0) + ".log"), 4 * record_bytes + record_bytes);
+    const auto rep = verify_partition(dir.path());
+    CHECK(rep.problem.find("00000000000000000000.log: at byte 624 (offset 4): records 4..4") != std::string::npos);
+    CHECK(rep.problem.find("whose last record is missing") != std::string::npos);
+  }
+}

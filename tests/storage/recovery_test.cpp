@@ -1,5 +1,6 @@
-// Crash cases of docs/storage.md "Recovery": each recovers to exactly the last
-// complete record, or is reported with the segment and position.
+// Crash cases of docs/storage.md "Recovery": each recovers to exactly the end of
+// the last complete batch (a batch is stored whole or not at all; records stored
+// one per append are batches of one), or is reported with the segment and position.
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -43,30 +44,45 @@ void write_file(const fs::path& p, std::span<const std::byte> bytes) {
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-// Writes `batches` batches of 5 records (100-byte values) and closes the log.
-// Returns the byte size of the single segment and where its last record starts.
+// Writes `batches` batches of `per_batch` records (100-byte values), then one of
+// `last_batch` records if not 0, and closes the log. Returns the byte size of the
+// last segment and where its last batch and its last record start.
 struct built {
   std::uint64_t size = 0;
+  std::uint64_t last_batch_pos = 0;
   std::uint64_t last_record_pos = 0;
   std::uint64_t records = 0;
+  std::uint32_t last_batch_records = 0;
 };
 
-built build(const fs::path& dir, int batches, std::uint64_t segment_bytes = 1 << 20) {
+built build(const fs::path& dir, int batches, std::uint64_t segment_bytes = 1 << 20, std::uint32_t per_batch = 5,
+            std::uint32_t last_batch = 0) {
   sync_file_io io;
   auto log = partition_log::open(dir, opts(segment_bytes), io, 1);
   REQUIRE(log.has_value());
   built b;
   for (int i = 0; i < batches; ++i) {
-    auto batch = make_batch(5);
-    REQUIRE((*log)->append(batch.bytes, 5, 1, nullptr).has_value());
+    auto batch = make_batch(per_batch);
+    REQUIRE((*log)->append(batch.bytes, per_batch, 1, nullptr).has_value());
+  }
+  b.last_batch_records = per_batch;
+  if (last_batch != 0) {
+    auto batch = make_batch(last_batch);
+    REQUIRE((*log)->append(batch.bytes, last_batch, 1, nullptr).has_value());
+    b.last_batch_records = last_batch;
   }
   (*log)->write_indexes();  // as a clean shutdown does
   b.records = (*log)->high_watermark();
   b.size = (*log)->segment_at((*log)->segment_count() - 1).size();
-  auto last = (*log)->locate(b.records - 1, 1);
-  REQUIRE(last.has_value());
-  b.last_record_pos = last->position;
+  b.last_batch_pos = (*log)->locate(b.records - b.last_batch_records, 1).value().position;
+  b.last_record_pos = (*log)->locate(b.records - 1, 1).value().position;
   return b;
+}
+
+std::size_t logs_in(const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) n += e.path().extension() == ".log" ? 1 : 0;
+  return n;
 }
 
 fs::path seg_file(const fs::path& dir, std::uint64_t base, const char* suffix) {
@@ -87,20 +103,73 @@ void expect_records(const fs::path& dir, std::uint64_t records) {
 
 }  // namespace
 
-TEST_CASE("a tail cut at every byte position of the last record recovers to the record before it") {
-  temp_dir dir;
-  const built b = build(dir.path(), 10);
-  const auto log_path = seg_file(dir.path(), 0, ".log");
+// Cuts the segment at every byte from `from` to its end (indexes restored each
+// time) and expects `records` after reopening.
+void cut_everywhere(const fs::path& dir, std::uint64_t from, std::uint64_t records) {
+  const auto log_path = seg_file(dir, 0, ".log");
   const auto original = read_file(log_path);
-  const auto idx = read_file(seg_file(dir.path(), 0, ".idx"));
-  const auto tix = read_file(seg_file(dir.path(), 0, ".tix"));
-  REQUIRE(original.size() == b.size);
-  for (std::uint64_t cut = b.last_record_pos; cut < b.size; ++cut) {
+  const auto idx = read_file(seg_file(dir, 0, ".idx"));
+  const auto tix = read_file(seg_file(dir, 0, ".tix"));
+  for (std::uint64_t cut = from; cut < original.size(); ++cut) {
     CAPTURE(cut);
     write_file(log_path, std::span(original).first(cut));
-    write_file(seg_file(dir.path(), 0, ".idx"), idx);
-    write_file(seg_file(dir.path(), 0, ".tix"), tix);
-    expect_records(dir.path(), b.records - 1);
+    write_file(seg_file(dir, 0, ".idx"), idx);
+    write_file(seg_file(dir, 0, ".tix"), tix);
+    expect_records(dir, records);
+  }
+}
+
+TEST_CASE("a tail cut at every byte position of the last batch recovers to the batch before it") {
+  temp_dir dir;
+  const built b = build(dir.path(), 10);
+  REQUIRE(b.last_batch_records == 5);
+  // Cuts at the record boundaries inside the batch leave whole records, of a
+  // batch whose end is missing: they go too (the batch was never acknowledged).
+  cut_everywhere(dir.path(), b.last_batch_pos, b.records - 5);
+}
+
+TEST_CASE("records appended one at a time (batches of one) recover to the last complete record") {
+  // Also what a log written before batches were marked looks like: no record
+  // carries the batch-continues attribute.
+  temp_dir dir;
+  const built b = build(dir.path(), 40, 1 << 20, 1);
+  cut_everywhere(dir.path(), b.last_record_pos, b.records - 1);
+}
+
+TEST_CASE("a batch cut short that spans index entries goes whole, and so do the entries inside it") {
+  // 40 records of ~150 bytes: entries every 512 bytes fall inside the batch, so
+  // the scan from the last entry meets no batch end and must start further back.
+  temp_dir dir;
+  const built b = build(dir.path(), 10, 1 << 20, 5, 40);
+  {
+    sync_file_io io;
+    auto log = partition_log::open(dir.path(), opts(), io, 1);
+    REQUIRE(log.has_value());
+    REQUIRE((*log)->segment_at(0).index().size() > 0);
+    REQUIRE((*log)->segment_at(0).index().entries().back().pos > b.last_batch_pos + 2048);
+  }
+  for (const std::uint64_t keep : {1u, 17u, 39u}) {  // whole records of the big batch left
+    CAPTURE(keep);
+    temp_dir copy;
+    fs::copy(dir.path(), copy.path(), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    std::uint64_t cut = 0;
+    {
+      sync_file_io io;
+      auto log = partition_log::open(copy.path(), opts(), io, 1);
+      cut = (*log)->locate(b.records - b.last_batch_records + keep, 1).value().position;
+    }
+    const auto log_path = seg_file(copy.path(), 0, ".log");
+    const auto bytes = read_file(log_path);
+    for (const std::uint64_t at : {cut, cut + 7}) {
+      write_file(log_path, std::span(bytes).first(at));
+      sync_file_io io;
+      auto log = partition_log::open(copy.path(), opts(), io, 2);
+      REQUIRE(log.has_value());
+      CHECK((*log)->high_watermark() == b.records - b.last_batch_records);
+      CHECK((*log)->segment_at(0).size() == b.last_batch_pos);
+      for (const auto& e : (*log)->segment_at(0).index().entries()) CHECK(e.pos < b.last_batch_pos);
+      CHECK((*log)->verify().has_value());
+    }
   }
 }
 
@@ -114,7 +183,7 @@ TEST_CASE("a zeroed tail (preallocated or lost pages) is cut off") {
   expect_records(dir.path(), b.records);
 }
 
-TEST_CASE("a bit flip in the last record drops exactly that record") {
+TEST_CASE("a bit flip in the last record drops its batch") {
   temp_dir dir;
   const built b = build(dir.path(), 10);
   const auto log_path = seg_file(dir.path(), 0, ".log");
@@ -124,7 +193,7 @@ TEST_CASE("a bit flip in the last record drops exactly that record") {
     auto bytes = original;
     bytes[at] ^= std::byte{0x04};
     write_file(log_path, bytes);
-    expect_records(dir.path(), b.records - 1);
+    expect_records(dir.path(), b.records - 5);
   }
 }
 
@@ -254,15 +323,68 @@ TEST_CASE("a bit flip inside a sealed segment is reported with the segment and b
   CHECK(v.error().message.find("at byte") != std::string::npos);
 }
 
-TEST_CASE("a torn tail in a sealed segment fails the open with the segment named") {
+// A sealed segment a crash cut short: the process died during a roll, with
+// writes to the old segment still in flight while the new one was written. Acks
+// go in log order, so nothing after its last whole batch was acknowledged.
+TEST_CASE("a sealed segment a crash cut short ends the log there; the later segments go") {
+  temp_dir dir;
+  build(dir.path(), 40, 4096);  // 5-record batches, several segments
+  std::uint64_t seg0_end = 0, last_batch = 0, last_record = 0, segments = 0;
+  {
+    sync_file_io io;
+    auto log = partition_log::open(dir.path(), opts(4096), io, 1);
+    REQUIRE(log.has_value());
+    segments = (*log)->segment_count();
+    REQUIRE(segments >= 3);
+    seg0_end = (*log)->segment_at(1).base();
+    last_batch = (*log)->locate(seg0_end - 5, 1).value().position;
+    last_record = (*log)->locate(seg0_end - 1, 1).value().position;
+  }
+  const auto first_log = seg_file(dir.path(), 0, ".log");
+  auto bytes = read_file(first_log);
+  std::uint64_t expect_end = seg0_end - 5;  // the last batch of segment 0 goes
+  SUBCASE("inside its last record") { bytes.resize(bytes.size() - 7); }
+  SUBCASE("at a record boundary inside its last batch") { bytes.resize(last_record); }
+  SUBCASE("zeros where its last batch was") { std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(last_batch), bytes.end(), std::byte{0}); }
+  SUBCASE("at a batch boundary: whole, but short of the next segment") {
+    bytes.resize(last_batch);
+  }
+  write_file(first_log, bytes);
+
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), opts(4096), io, 2);
+  REQUIRE(log.has_value());
+  CHECK((*log)->segment_count() == 1);
+  CHECK((*log)->high_watermark() == expect_end);
+  CHECK(fs::file_size(first_log) == last_batch);
+  CHECK_FALSE(fs::exists(seg_file(dir.path(), seg0_end, ".log")));
+  CHECK_FALSE(fs::exists(seg_file(dir.path(), seg0_end, ".idx")));
+  REQUIRE((*log)->recovery_notes().size() == 1);
+  CHECK((*log)->recovery_notes()[0].find(first_log.string()) != std::string::npos);
+  CHECK((*log)->recovery_notes()[0].find(std::to_string(segments - 1) + " later segment(s)") != std::string::npos);
+  CHECK((*log)->verify().has_value());
+  auto batch = make_batch(1);
+  CHECK((*log)->append(batch.bytes, 1, 2, nullptr).value() == expect_end);
+}
+
+TEST_CASE("a bad record with data after it in a sealed segment still fails the open, with the segment named") {
   temp_dir dir;
   build(dir.path(), 40, 4096);
   const auto first_log = seg_file(dir.path(), 0, ".log");
+  const auto logs_before = logs_in(dir.path());
+  REQUIRE(logs_before >= 3);
+  // Without its index the whole segment is scanned at open, so the damage is met there.
+  fs::remove(seg_file(dir.path(), 0, ".idx"));
+  fs::remove(seg_file(dir.path(), 0, ".tix"));
   auto bytes = read_file(first_log);
-  write_file(first_log, std::span(bytes).first(bytes.size() - 7));
+  bytes[bytes.size() / 2] ^= std::byte{0x10};
+  write_file(first_log, bytes);
   sync_file_io io;
   auto log = partition_log::open(dir.path(), opts(4096), io, 2);
   REQUIRE_FALSE(log.has_value());
   CHECK(log.error().code == errc::corrupt);
   CHECK(log.error().message.find(first_log.string()) != std::string::npos);
+  // Nothing was removed or cut on the strength of damage.
+  CHECK(logs_in(dir.path()) == logs_before);
+  CHECK(fs::file_size(first_log) == bytes.size());
 }

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "tests/support/broker_fixture.h"
@@ -49,6 +50,14 @@ inline std::multimap<std::pair<std::uint32_t, std::uint64_t>, std::string> read_
     const broker_process& b, const std::string& topic, std::size_t expected,
     std::chrono::milliseconds quiet = std::chrono::milliseconds(1000)) {
   std::multimap<std::pair<std::uint32_t, std::uint64_t>, std::string> out;
+  // A dead-letter topic is created by the broker asynchronously (when its group
+  // first subscribes): give a topic up to 2 s to appear.
+  auto admin = b.connect();
+  for (int i = 0; i < 100; ++i) {
+    auto md = admin.metadata({topic});
+    if (md && !md->topics.empty() && md->topics[0]->error_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   auto c = client::consumer::create(consumer_opts(b, topic));
   REQUIRE(c.has_value());
   while (out.size() < expected) {

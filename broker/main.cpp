@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   sigaddset(&mask, SIGINT);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (ulimit -f) must fail the write with EFBIG, which the log
+  // reports and survives, not kill the whole broker.
+  signal(SIGXFSZ, SIG_IGN);
 
   const auto features = io::probe_features();
   log(log_level::info, "io_uring: {}", features.describe());

@@ -213,6 +213,7 @@ struct partition_stats {
   std::uint64_t high_watermark = 0;
   std::uint64_t size_bytes = 0;
   std::int64_t oldest_age_ms = 0;  // GROUPS only: age of the record at log_start (0 when empty)
+  std::string failure;             // the log's failure, empty while it accepts appends
 };
 
 struct group_partition_stats {

@@ -90,12 +90,14 @@ class shard::pending_append final : public storage::append_callback {
     } else {
       s.send_to(to.shard, std::move(a));
     }
+    auto t = s.topics_.find(topic);
+    if (t == s.topics_.end()) return;
+    auto p = t->second.partitions.find(partition);
+    if (p == t->second.partitions.end()) return;
     if (err == nullptr) {
-      auto t = s.topics_.find(topic);
-      if (t != s.topics_.end()) {
-        auto p = t->second.partitions.find(partition);
-        if (p != t->second.partitions.end()) s.wake_waiters(topic, p->second, partition);
-      }
+      s.wake_waiters(topic, p->second, partition);
+    } else {
+      s.report_log_failure(topic, partition, p->second);
     }
   }
 
@@ -162,8 +164,18 @@ void shard::append_local(conn_ref from, std::uint32_t correlation, const std::st
   const auto r = log.append(done->bytes(), count, now_ms(), done);
   if (!r) {
     delete done;
+    report_log_failure(topic, partition, p->second);
     return fail(error_code::storage_error, r.error().message);
   }
+}
+
+// Once per partition: a failed log refuses every append until the broker restarts
+// (reopening recovers it), so the operator must hear of it, not only the producers.
+void shard::report_log_failure(const std::string& topic, std::uint32_t partition, partition_state& ps) {
+  if (ps.failure_logged || !ps.log->failed()) return;
+  ps.failure_logged = true;
+  log(log_level::error, "partition {}/{}: {}; publishes to it get STORAGE_ERROR until the broker is restarted", topic,
+      partition, ps.log->failure());
 }
 
 void shard::deliver_ack(const forwarded_ack& a) {

@@ -75,6 +75,7 @@ class shard {
     // Consumer groups on this partition (owner side), and the positions last persisted.
     std::map<std::string, group_lease_table, std::less<>> groups;
     std::map<std::string, std::uint64_t, std::less<>> persisted;
+    bool failure_logged = false;  // the log's failure went to the log once
   };
   // A group on a topic, owner side: the members that found nothing and wait for records.
   struct owner_group {
@@ -173,6 +174,7 @@ class shard {
   void append_local(conn_ref from, std::uint32_t correlation, const std::string& topic, std::uint32_t partition,
                     std::uint32_t count, std::vector<std::byte>&& records);
   void fetch_local(const forwarded_fetch& req);
+  void report_log_failure(const std::string& topic, std::uint32_t partition, partition_state& ps);
   // Reads the range of a would_block error through the ring, then retries `fetch`
   // or wakes the group's waiters. False if it cannot (out of descriptors).
   std::int64_t lag_ms_at(const storage::partition_log& log, std::uint64_t committed, std::int64_t now);

@@ -93,6 +93,7 @@ std::unique_ptr<storage::partition_log> shard_group::open_log(const std::string&
   auto log = storage::partition_log::open(fs::path(cfg_.data_dir) / "topics" / topic / std::to_string(p), o,
                                           shards_[owner]->file_io(), wall_ms());
   if (!log) throw std::runtime_error(log.error().message);
+  for (const auto& note : (*log)->recovery_notes()) broker::log(log_level::warn, "partition {}/{}: {}", topic, p, note);
   return std::move(*log);
 }
 

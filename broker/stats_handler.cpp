@@ -75,7 +75,7 @@ void shard::serve_stats(const stats_request& r) {
     for (const auto& [part, ps] : t.partitions) {
       const storage::partition_log& log = *ps.log;
       out.partitions.push_back({name, part, log.log_start(), log.high_watermark(), log.size_bytes(),
-                                r.groups ? lag_ms_at(log, log.log_start(), now) : 0});
+                                r.groups ? lag_ms_at(log, log.log_start(), now) : 0, log.failure()});
       for (const auto& [group, table] : ps.groups) {
         if (!r.group.empty() && r.group != group) continue;
         group_partition_stats g;
@@ -161,14 +161,20 @@ void shard::answer_metadata(connection& c, std::uint32_t correlation, const std:
     std::vector<flatbuffers::Offset<fb::PartitionMetadata>> pv;
     for (std::uint32_t p = 0; p < ts->config.partitions; ++p) {
       const unsigned owner = owner_shard(name, p, group_.size());
+      const auto st = by_partition.find({name, p});
+      // Strings before the table that refers to them (FlatBuffers builds bottom up).
+      const auto failure = st != by_partition.end() && !st->second->failure.empty()
+                               ? fbb.CreateString(st->second->failure)
+                               : flatbuffers::Offset<flatbuffers::String>{};
       fb::PartitionMetadataBuilder pb(fbb);
       pb.add_partition(p);
       pb.add_shard(owner);
       pb.add_port(group_.port_of(owner));
-      if (const auto st = by_partition.find({name, p}); st != by_partition.end()) {
+      if (st != by_partition.end()) {
         pb.add_log_start_offset(st->second->log_start);
         pb.add_log_end_offset(st->second->high_watermark);
         pb.add_size_bytes(st->second->size_bytes);
+        if (!failure.IsNull()) pb.add_failure(failure);
       }
       pv.push_back(pb.Finish());
     }

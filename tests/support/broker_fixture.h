@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct broker_options {
   std::string durability = "sync";
   std::string delivery = "zero-copy";
   std::vector<std::string> extra;
+  std::uint64_t max_file_bytes = 0;  // the broker's RLIMIT_FSIZE (ulimit -f), 0: none
 };
 
 class broker_process {
@@ -112,6 +114,9 @@ class broker_process {
     pid_ = -1;
   }
 
+  // Takes effect at the next start().
+  void limit_file_size(std::uint64_t bytes) noexcept { opts_.max_file_bytes = bytes; }
+
   std::uint16_t port() const noexcept { return port_; }
   std::uint16_t shard_port(unsigned shard) const noexcept { return static_cast<std::uint16_t>(port_ + 1 + shard); }
   const std::filesystem::path& data_dir() const noexcept { return dir_.path(); }
@@ -143,6 +148,10 @@ class broker_process {
       // If the test process dies (a failed assertion under a sanitizer aborts it),
       // the broker goes with it instead of outliving the test run.
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (opts_.max_file_bytes != 0) {
+        const rlimit lim{opts_.max_file_bytes, opts_.max_file_bytes};
+        ::setrlimit(RLIMIT_FSIZE, &lim);
+      }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

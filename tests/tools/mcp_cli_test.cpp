@@ -16,6 +16,7 @@
 #include "codec/frame_encoder.h"
 #include "tests/support/broker_fixture.h"
 #include "tests/support/run_command.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -65,6 +66,22 @@ TEST_CASE("topic create, list, describe, delete") {
   r = sh(mcp_cmd(b, "topic describe orders"));
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("UNKNOWN_TOPIC") != std::string::npos);
+}
+
+TEST_CASE("topic describe names a partition whose log failed, and why; pub reports the STORAGE_ERROR") {
+  // A 256 KiB file-size limit on the broker, and a 300 KB message: its write fails.
+  mcp::test::broker_process b({.shards = 2, .durability = "sync", .max_file_bytes = 256 << 10});
+  REQUIRE(sh(mcp_cmd(b, "topic create full --segment-bytes 1048576")).exit_code == 0);
+  mcp::test::temp_dir dir;
+  const auto big = (dir.path() / "big").string();
+  REQUIRE(sh("head -c 300000 /dev/zero | tr '\\0' x > " + big).exit_code == 0);
+  auto r = sh(mcp_cmd(b, "pub full --acks --file " + big));
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("STORAGE_ERROR") != std::string::npos);
+  r = sh(mcp_cmd(b, "topic describe full"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("partition 0 FAILED: ") != std::string::npos);
+  CHECK(r.out.find("File too large") != std::string::npos);
 }
 
 TEST_CASE("topic create takes segment size and age; out-of-range values are refused with the reason") {

@@ -75,6 +75,7 @@ std::optional<fb::TopicMetadataT> describe_topic(const broker_address& b, connec
           p->log_start_offset = rp->log_start_offset;
           p->log_end_offset = rp->log_end_offset;
           p->size_bytes = rp->size_bytes;
+          p->failure = rp->failure;
         }
       }
     }
@@ -154,6 +155,11 @@ int topic_describe(const broker_address& b, const std::string& name) {
     std::printf("%-10u %-6u %-6u %-14llu %-14llu %llu\n", p->partition, p->shard, p->port,
                 static_cast<unsigned long long>(p->log_start_offset), static_cast<unsigned long long>(p->log_end_offset),
                 static_cast<unsigned long long>(p->size_bytes));
+  }
+  // A failed partition still serves what it stored, so the table above stays
+  // true; what it refuses, and why, comes after it.
+  for (const auto& p : t->partitions) {
+    if (!p->failure.empty()) std::printf("partition %u FAILED: %s\n", p->partition, p->failure.c_str());
   }
   return 0;
 }

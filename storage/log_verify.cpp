@@ -80,28 +80,36 @@ verify_report walk(const fs::path& dir, const record_fn& fn, bool check_indexes)
     rep.records += r.records;
     rep.bytes += r.end_pos;
     expected = r.next_offset;
-    if (!r.clean) {
-      const std::string what = fmt::format("{}: at byte {} (offset {}): {}", log.string(), r.end_pos,
-                                           r.next_offset, r.problem);
-      if (last && r.problem.rfind("torn record", 0) == 0) {
-        rep.torn_tail = what;
-      } else {
-        rep.problem = what;
-        return rep;
-      }
+    // The same rules as the broker's open (docs/storage.md "Recovery"): a tail a
+    // crash can leave is a note of what the next open cuts; anything else is damage.
+    const bool cut = !r.clean || r.ends_inside_batch();
+    const auto crash = crash_like_tail(f.fd, r, size, log);
+    if (!crash) {
+      rep.problem = crash.error().message;
+      return rep;
     }
-    if (r.clean && r.ends_inside_batch()) {
-      // The batch's last record is missing: an append a crash cut short (the next
-      // open drops it) at the end of the log; anywhere else, damage.
-      const std::string what =
-          fmt::format("{}: at byte {} (offset {}): records {}..{} are of a batch whose last record is missing",
-                      log.string(), r.batch_end.pos, r.batch_end.next_offset, r.batch_end.next_offset, r.next_offset - 1);
-      if (!last) {
-        rep.problem = what;
-        return rep;
-      }
-      rep.torn_tail = what;
+    const std::string what =
+        !cut ? std::string{}
+        : r.clean
+            ? fmt::format("{}: at byte {} (offset {}): records {}..{} are of a batch whose last record is missing",
+                          log.string(), r.batch_end.pos, r.batch_end.next_offset, r.batch_end.next_offset,
+                          r.next_offset - 1)
+            : fmt::format("{}: at byte {} (offset {}): {}", log.string(), r.end_pos, r.next_offset, r.problem);
+    if (cut && !*crash) {
+      rep.problem = what;
+      return rep;
     }
+    if (!last && (cut || r.next_offset < bases[i + 1])) {
+      // A sealed segment a crash during a roll cut short: the log ends here.
+      rep.torn_tail = fmt::format("{}; a crash during a roll: the next open cuts the log here and removes {} later "
+                                  "segment(s)",
+                                  cut ? what
+                                      : fmt::format("{}: ends at offset {} but the next segment starts at {}",
+                                                    log.string(), r.next_offset, bases[i + 1]),
+                                  bases.size() - i - 1);
+      return rep;
+    }
+    if (cut) rep.torn_tail = what;
     if (!check_indexes) continue;
     const auto idx_path = dir / (segment_stem(bases[i]) + std::string(index_suffix));
     const auto entries = segment_index::parse(read_all(idx_path));

@@ -171,6 +171,11 @@ scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t size, std::uint64_
   return scan_impl(fd, pos, size, expected_offset, max_ts_before, on_record);
 }
 
+result<bool> crash_like_tail(int fd, const scan_result& r, std::uint64_t file_size, const fs::path& p) {
+  if (r.clean || r.problem.rfind("torn record", 0) == 0) return true;
+  return zeros_to_end(fd, r.end_pos, file_size, p);
+}
+
 segment::segment(segment&& o) noexcept { *this = std::move(o); }
 
 segment& segment::operator=(segment&& o) noexcept {
@@ -334,15 +339,14 @@ result<segment> segment::open(const fs::path& dir, std::uint64_t base, const opt
       // What a crash leaves: the file ends inside a record or a batch, or in zeros
       // (blocks allocated whose data never reached the disk). A bad record with
       // data after it is damage, and is reported.
-      const bool torn_at_end = scan.clean || scan.problem.rfind("torn record", 0) == 0;
-      auto zeros = torn_at_end ? result<bool>{false} : zeros_to_end(s.log_fd_, scan.end_pos, *size, s.log_path_);
-      if (!zeros) return unexpected{zeros.error()};
-      if (!torn_at_end && !*zeros) {
+      const auto crash = crash_like_tail(s.log_fd_, scan, *size, s.log_path_);
+      if (!crash) return unexpected{crash.error()};
+      if (!*crash) {
         return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path_.string(),
                                                end.pos, end.next_offset, problem));
       }
       s.cut_tail_ = fmt::format("{}: at byte {} (offset {}): {}", s.log_path_.string(), end.pos, end.next_offset,
-                                  *zeros ? "zeros to the end of the file" : problem);
+                                problem);
     } else {
       // A torn or corrupt tail of the active segment is the clean end of the log:
       // nothing past it was acknowledged as durable (acks go in log order, and a

@@ -178,4 +178,11 @@ using record_fn = std::function<void(std::uint64_t pos, const codec::record_view
 scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t file_size, std::uint64_t expected_offset,
                      std::int64_t max_ts_before, const record_fn& on_record = {});
 
+// True if where a scan of a file of `file_size` bytes stopped is what a crash
+// leaves: nothing (the scan was clean), a record cut short by the end of the
+// file, or zeros from there to the end (blocks whose data never reached the disk).
+// False for a bad record with data after it: damage. Reads the rest of the file
+// in the zeros case.
+result<bool> crash_like_tail(int fd, const scan_result& r, std::uint64_t file_size, const std::filesystem::path& p);
+
 }  // namespace mcp::storage

@@ -4,10 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 
 #include <array>
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -673,4 +675,26 @@ TEST_CASE("FETCH by timestamp starts at the first record at or after it") {
   CHECK(cold->header.first_offset == 3);
   REQUIRE_FALSE(cold->records.empty());
   CHECK(as_string(cold->records.front().value) == "t3");
+}
+
+TEST_CASE("the broker raises its open-file limit to the hard limit (three descriptors per segment)") {
+  rlimit ours{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &ours) == 0);
+  if (ours.rlim_max <= 256) {
+    MESSAGE("hard limit " << ours.rlim_max << ": nothing to raise");
+    return;
+  }
+  broker_process b({.open_files_soft = 256});
+  std::ifstream limits("/proc/" + std::to_string(b.pid()) + "/limits");
+  std::string line;
+  std::string found;
+  while (std::getline(limits, line)) {
+    if (line.rfind("Max open files", 0) == 0) found = line;
+  }
+  REQUIRE_FALSE(found.empty());
+  std::istringstream words(found.substr(std::string("Max open files").size()));
+  std::string soft, hard;
+  words >> soft >> hard;
+  CHECK(soft == hard);
+  CHECK(soft != "256");
 }

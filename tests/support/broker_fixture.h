@@ -48,6 +48,7 @@ struct broker_options {
   std::string delivery = "zero-copy";
   std::vector<std::string> extra;
   std::uint64_t max_file_bytes = 0;  // the broker's RLIMIT_FSIZE (ulimit -f), 0: none
+  std::uint64_t open_files_soft = 0;  // the broker's starting soft RLIMIT_NOFILE, 0: inherited
 };
 
 class broker_process {
@@ -151,6 +152,12 @@ class broker_process {
       if (opts_.max_file_bytes != 0) {
         const rlimit lim{opts_.max_file_bytes, opts_.max_file_bytes};
         ::setrlimit(RLIMIT_FSIZE, &lim);
+      }
+      if (opts_.open_files_soft != 0) {
+        rlimit lim{};
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        lim.rlim_cur = opts_.open_files_soft;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
       }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());

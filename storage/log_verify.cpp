@@ -82,19 +82,15 @@ verify_report walk(const fs::path& dir, const record_fn& fn, bool check_indexes)
     expected = r.next_offset;
     // The same rules as the broker's open (docs/storage.md "Recovery"): a tail a
     // crash can leave is a note of what the next open cuts; anything else is damage.
-    const bool cut = !r.clean || r.ends_inside_batch();
+    const bool cut = r.cut();
     const auto crash = crash_like_tail(f.fd, r, size, log);
     if (!crash) {
       rep.problem = crash.error().message;
       return rep;
     }
-    const std::string what =
-        !cut ? std::string{}
-        : r.clean
-            ? fmt::format("{}: at byte {} (offset {}): records {}..{} are of a batch whose last record is missing",
-                          log.string(), r.batch_end.pos, r.batch_end.next_offset, r.batch_end.next_offset,
-                          r.next_offset - 1)
-            : fmt::format("{}: at byte {} (offset {}): {}", log.string(), r.end_pos, r.next_offset, r.problem);
+    const std::string what = cut ? fmt::format("{}: at byte {} (offset {}): {}", log.string(), r.batch_end.pos,
+                                               r.batch_end.next_offset, r.cut_reason())
+                                 : std::string{};
     if (cut && !*crash) {
       rep.problem = what;
       return rep;

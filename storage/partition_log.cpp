@@ -588,15 +588,9 @@ result<void> partition_log::verify() const {
   for (const auto& sp : segments_) {
     const segment& s = *sp;
     const scan_result r = s.scan_all();
-    if (!r.clean) {
+    if (r.cut()) {
       return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path().string(),
-                                             r.end_pos, r.next_offset, r.problem));
-    }
-    if (r.ends_inside_batch()) {
-      return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): records {}..{} are of a batch whose "
-                                             "last record is missing",
-                                             s.log_path().string(), r.batch_end.pos, r.batch_end.next_offset,
-                                             r.batch_end.next_offset, r.next_offset - 1));
+                                             r.batch_end.pos, r.batch_end.next_offset, r.cut_reason()));
     }
     if (r.next_offset != s.next_offset()) {
       return fail(errc::corrupt, fmt::format("{}: holds offsets up to {} but {} were expected",

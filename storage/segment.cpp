@@ -171,6 +171,12 @@ scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t size, std::uint64_
   return scan_impl(fd, pos, size, expected_offset, max_ts_before, on_record);
 }
 
+std::string scan_result::cut_reason() const {
+  if (!ends_inside_batch()) return problem;
+  return fmt::format("records {}..{} are of a batch whose last record is missing{}", batch_end.next_offset,
+                     next_offset - 1, clean ? "" : " (" + problem + ")");
+}
+
 result<bool> crash_like_tail(int fd, const scan_result& r, std::uint64_t file_size, const fs::path& p) {
   if (r.clean || r.problem.rfind("torn record", 0) == 0) return true;
   return zeros_to_end(fd, r.end_pos, file_size, p);
@@ -329,12 +335,8 @@ result<segment> segment::open(const fs::path& dir, std::uint64_t base, const opt
   const bool index_changed = from != entries.size() || from != times.size() ||
                              idx_bytes->size() != entries.size() * offset_entry_size ||
                              tix_bytes->size() != times.size() * time_entry_size;
-  if (!scan.clean || scan.ends_inside_batch()) {
-    const std::string problem =
-        !scan.ends_inside_batch()
-            ? scan.problem
-            : fmt::format("records {}..{} are of a batch whose last record is missing{}", end.next_offset,
-                          scan.next_offset - 1, scan.clean ? "" : " (" + scan.problem + ")");
+  if (scan.cut()) {
+    const std::string problem = scan.cut_reason();
     if (!active) {
       // What a crash leaves: the file ends inside a record or a batch, or in zeros
       // (blocks allocated whose data never reached the disk). A bad record with

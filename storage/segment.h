@@ -39,6 +39,10 @@ struct scan_result {
     bool seen = false;  // a record of this scan closed a batch
   } batch_end;
   bool ends_inside_batch() const noexcept { return batch_end.pos != end_pos; }
+  // The log this scan read ends before the end of the file: at batch_end.
+  bool cut() const noexcept { return !clean || ends_inside_batch(); }
+  // What lies past batch_end, for messages (when cut()).
+  std::string cut_reason() const;
 };
 
 class segment {

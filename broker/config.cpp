@@ -52,6 +52,10 @@ parse_outcome parse_args(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--delivery", delivery, "fetch path: zero-copy (splice) | copy (read + send)")
       ->check(CLI::IsMember({"zero-copy", "copy"}));
+  app.add_option("--copy-max-bytes", c.copy_max_bytes,
+                 "fetch replies and group deliveries of at most this many record bytes are copied from the page "
+                 "cache into the reply (one read, one send) instead of spliced; 0: never")
+      ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--max-connections", c.max_connections, "connections open at once over all shards, split evenly: each shard accepts up to this / shards")
       ->check(CLI::Range(1u, 1'000'000u));
   app.add_option("--max-topics", c.max_topics, "topics the broker holds")->check(CLI::Range(1u, 100'000u));

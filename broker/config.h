@@ -22,6 +22,9 @@ struct broker_config {
   std::uint32_t max_frame = 8u << 20;
   log_level level = log_level::info;
   delivery_mode delivery = delivery_mode::zero_copy;
+  // Slices of at most this many bytes are copied from the page cache into the
+  // reply instead of spliced (broker/cached_copy.h); 0: never.
+  std::uint32_t copy_max_bytes = 16u << 10;
   unsigned max_connections = 10000;
   unsigned max_topics = 1000;
   std::uint32_t idle_timeout_ms = 60'000;

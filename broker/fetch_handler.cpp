@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "broker/cached_copy.h"
 #include "broker/log.h"
 #include "broker/shard_group.h"
 #include "broker/shard_router.h"
@@ -97,7 +98,10 @@ void shard::fetch_local(const forwarded_fetch& req) {
   }
   r.header = {offset, log.high_watermark(), log.log_start(), req.partition, slice->count(),
               static_cast<std::uint32_t>(slice->bytes)};
-  if (slice->bytes > 0) {
+  if (slice->bytes > 0 && slice->bytes <= cfg_.copy_max_bytes) {
+    r.copied = copy_if_cached(slice->fd, slice->position, slice->bytes, codec::frame_size(codec::records_size));
+  }
+  if (slice->bytes > 0 && r.copied.empty()) {
     r.fd = owned_fd::duplicate(slice->fd);
     if (!r.fd.valid()) {
       r.code = error_code::resource_exhausted;
@@ -133,11 +137,16 @@ void shard::deliver_fetch(fetch_result&& r) {
   connection* c = find(r.conn);
   if (c == nullptr || c->closing) return;
   if (r.code != error_code::none) return send_error(*c, r.correlation, r.code, r.message);
-  std::vector<std::byte> f(codec::frame_size(codec::records_size));
-  codec::encode_records(std::span(f).subspan<codec::header_size, codec::records_size>(), r.header);
-  codec::seal_frame(f, opcode::records, r.correlation);
+  // A copied slice goes out in one send with its header (the records follow the
+  // RECORDS frame on the wire, as spliced ones do).
+  std::vector<std::byte> f = std::move(r.copied);
+  const bool copied = !f.empty();
+  if (!copied) f.resize(codec::frame_size(codec::records_size));
+  const auto frame = std::span(f).first<codec::frame_size(codec::records_size)>();
+  codec::encode_records(frame.subspan<codec::header_size, codec::records_size>(), r.header);
+  codec::seal_frame(frame, opcode::records, r.correlation);
   send_frame(*c, std::move(f));
-  if (r.header.byte_count == 0) return;
+  if (copied || r.header.byte_count == 0) return;
   out_chunk ch;
   ch.k = cfg_.delivery == delivery_mode::zero_copy ? out_chunk::kind::file_splice : out_chunk::kind::file_copy;
   ch.fd = r.fd.get();

@@ -8,11 +8,13 @@
 
 #include <limits>
 
+#include "broker/cached_copy.h"
 #include "broker/log.h"
 #include "broker/shard.h"
 #include "broker/shard_group.h"
 #include "broker/shard_router.h"
 #include "codec/frame_decoder.h"
+#include "codec/frame_encoder.h"
 #include "codec/record.h"
 
 namespace mcp::broker {
@@ -102,13 +104,17 @@ void shard::owner_pull(group_pull&& p) {
             table->give_back(at, end, r.deliveries);
             break;
           }
-          owned_fd fd = owned_fd::duplicate(sl->fd);
-          if (!fd.valid()) {
+          std::vector<std::byte> copied;
+          if (sl->bytes <= cfg_.copy_max_bytes) {
+            copied = copy_if_cached(sl->fd, sl->position, sl->bytes, codec::frame_size(codec::delivery_size));
+          }
+          owned_fd fd = copied.empty() ? owned_fd::duplicate(sl->fd) : owned_fd{};
+          if (copied.empty() && !fd.valid()) {
             broker::log(log_level::warn, "group {}: out of file descriptors; {}/{} at {} waits", p.group, p.topic, part, at);
             table->give_back(at, end, r.deliveries);
             break;
           }
-          out.slices.push_back({part, at, sl->count(), r.deliveries, std::move(fd), sl->position, sl->bytes});
+          out.slices.push_back({part, at, sl->count(), r.deliveries, std::move(fd), sl->position, sl->bytes, std::move(copied)});
           left -= sl->count();
           at += sl->count();
         }

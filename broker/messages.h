@@ -113,6 +113,9 @@ struct fetch_result {
   codec::records_body header;
   owned_fd fd;
   std::uint64_t position = 0;
+  // A small slice copied from the page cache (broker/cached_copy.h): room for the
+  // RECORDS frame, then the records; `fd` is then not set.
+  std::vector<std::byte> copied;
   codec::error_code code = codec::error_code::none;
   std::string message;
 };
@@ -147,9 +150,12 @@ struct group_leases {
     std::uint64_t first = 0;
     std::uint32_t count = 0;
     std::uint16_t deliveries = 0;
-    owned_fd fd;  // a duplicate of the segment's descriptor
+    owned_fd fd;  // a duplicate of the segment's descriptor, unless `copied`
     std::uint64_t position = 0;
     std::uint64_t bytes = 0;
+    // A small run copied from the page cache (broker/cached_copy.h): room for the
+    // DELIVERY frame, then the records.
+    std::vector<std::byte> copied;
   };
   member_id member;
   unsigned owner = 0;

@@ -32,7 +32,7 @@ TEST_CASE("defaults are sane and complete") {
 TEST_CASE("every flag is parsed") {
   const auto o = parse({"--data-dir", "/tmp/x", "--listen", "[::1]:7000", "--shards", "3", "--durability",
                         "interval:50", "--max-frame", "65536", "--log-level", "debug", "--delivery", "copy",
-                        "--writeback-bytes", "0"});
+                        "--writeback-bytes", "0", "--copy-max-bytes", "4096"});
   REQUIRE(o.config.has_value());
   CHECK(o.config->data_dir == "/tmp/x");
   CHECK(o.config->listen_host == "::1");
@@ -43,6 +43,7 @@ TEST_CASE("every flag is parsed") {
   CHECK(o.config->level == log_level::debug);
   CHECK(o.config->delivery == delivery_mode::copy);
   CHECK(o.config->writeback_bytes == 0);
+  CHECK(o.config->copy_max_bytes == 4096);
 }
 
 TEST_CASE("--help lists every flag with its default and exits 0") {
@@ -51,7 +52,7 @@ TEST_CASE("--help lists every flag with its default and exits 0") {
   CHECK(o.exit_code == 0);
   for (const char* flag : {"--data-dir", "--listen", "--shards", "--durability", "--max-frame", "--log-level",
                            "--delivery", "--max-connections", "--idle-timeout-ms", "--max-inflight-bytes",
-                           "--writeback-bytes"}) {
+                           "--writeback-bytes", "--copy-max-bytes"}) {
     CAPTURE(flag);
     CHECK(o.message.find(flag) != std::string::npos);
   }
@@ -72,6 +73,8 @@ TEST_CASE("bad flags and values are clear errors with exit code 2") {
            {"--recv-buffers", "1000"},
            {"--writeback-bytes", "-1"},
            {"--writeback-bytes", "2147483648"},
+           {"--copy-max-bytes", "-1"},
+           {"--copy-max-bytes", "2097152"},
        }) {
     std::vector<const char*> argv{"mcp-broker"};
     argv.insert(argv.end(), args.begin(), args.end());

@@ -1,5 +1,6 @@
 #include "broker/shard_group.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -50,6 +51,18 @@ shard_group::shard_group(const broker_config& cfg, const io::ring_features& feat
     to_controller_.push_back(std::make_unique<spsc_queue<controller_message>>(1024));
   }
   for (auto& s : shards_) s->listen_shared();
+  if (auto made = storage::create_directories_durably(cfg.data_dir); !made) throw std::runtime_error(made.error().message);
+  auto marker = storage::run_marker::begin(cfg.data_dir);
+  if (!marker) throw std::runtime_error(marker.error().message);
+  marker_.emplace(std::move(*marker));
+  after_machine_crash_ = marker_->previous() == storage::last_stop::machine_went_down;
+  if (after_machine_crash_) {
+    log(log_level::warn, "the previous run did not stop cleanly and the machine has restarted since (boot id "
+                         "changed): writes not synced then may be lost out of order, so the newest segments of "
+                         "every partition are validated in full");
+  } else if (marker_->previous() == storage::last_stop::process_died) {
+    log(log_level::warn, "the previous run did not stop cleanly (the process died); recovering the logs' tails");
+  }
   auto offsets = storage::group_offsets_store::open(cfg.data_dir);
   if (!offsets) throw std::runtime_error(offsets.error().message);
   offsets_.emplace(std::move(*offsets));
@@ -90,6 +103,7 @@ std::unique_ptr<storage::partition_log> shard_group::open_log(const std::string&
   o.segment_bytes = static_cast<std::uint64_t>(c.segment_bytes);
   o.segment_ms = c.segment_ms;
   o.writeback_bytes = cfg_.writeback_bytes;
+  o.after_machine_crash = after_machine_crash_;
   auto log = storage::partition_log::open(fs::path(cfg_.data_dir) / "topics" / topic / std::to_string(p), o,
                                           shards_[owner]->file_io(), wall_ms());
   if (!log) throw std::runtime_error(log.error().message);
@@ -266,6 +280,16 @@ int shard_group::run() {
   for (auto& s : shards_) s->join();
   store_final_positions();
   ::close(sfd);
+  // A clean stop promises the next start that nothing written can be lost out of
+  // order: everything goes to the disk first, then the marker.
+  const int dfd = ::open(cfg_.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || ::syncfs(dfd) != 0) {
+    log(log_level::warn, "syncing {} failed ({}): the next start recovers as after a crash", cfg_.data_dir,
+        std::strerror(errno));
+  } else if (auto e = marker_->end_clean(); !e) {
+    log(log_level::warn, "{}: the next start recovers as after a crash", e.error().message);
+  }
+  if (dfd >= 0) ::close(dfd);
   log(log_level::info, "stopped cleanly");
   return 0;
 }

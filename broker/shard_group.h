@@ -17,6 +17,7 @@
 #include "broker/shard.h"
 #include "broker/spsc_queue.h"
 #include "storage/group_offsets.h"
+#include "storage/run_marker.h"
 
 namespace mcp::broker {
 
@@ -58,6 +59,9 @@ class shard_group {
   std::map<std::string, storage::topic_config> topics_;
   storage::durability default_durability_;
   std::optional<storage::group_offsets_store> offsets_;  // committed positions of consumer groups
+  // How the last run ended (storage/run_marker.h); removed at a clean stop.
+  std::optional<storage::run_marker> marker_;
+  bool after_machine_crash_ = false;
 };
 
 }  // namespace mcp::broker

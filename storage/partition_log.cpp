@@ -60,7 +60,9 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
 
   for (std::size_t i = 0; i < bases.size(); ++i) {
     const bool active = i + 1 == bases.size();
-    auto s = segment::open(dir, bases[i], log->segment_opts(), active, now_ms);
+    segment::options so = log->segment_opts();
+    so.validate_all = opts.after_machine_crash && i + opts.crash_scan_segments >= bases.size();
+    auto s = segment::open(dir, bases[i], so, active, now_ms);
     if (!s) return unexpected{s.error()};
     if (active && !s->cut_tail().empty()) log->recovery_notes_.push_back(s->cut_tail());
     if (!active && s->next_offset() > bases[i + 1]) {
@@ -100,7 +102,7 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
 
 result<void> partition_log::drop_segments_after(segment& s, const std::vector<std::uint64_t>& bases, std::size_t i) {
   recovery_notes_.push_back(fmt::format(
-      "{}; the log was cut there, after a crash during a roll: its records from offset {} on and {} later "
+      "{}; the log was cut there, as a crash leaves it: its records from offset {} on and {} later "
       "segment(s) (offsets {} and up) were removed, none of them acknowledged",
       s.cut_tail().empty() ? fmt::format("{}: ends at offset {} but the next segment starts at {}",
                                          s.log_path().string(), s.next_offset(), bases[i + 1])

@@ -47,6 +47,11 @@ struct log_options {
   // fdatasync, a burst that stalled the VM's whole pipeline for ~40 ms per 64 MiB
   // (perf/results.md). 0: never (the kernel's own writeback and the seal only).
   std::uint64_t writeback_bytes = 4u << 20;
+  // The previous run ended with the machine going down (storage/run_marker.h):
+  // open() validates the newest `crash_scan_segments` segments in full, which may
+  // hold data that was never synced, and cuts the log at a page lost there.
+  bool after_machine_crash = false;
+  std::size_t crash_scan_segments = 2;
 };
 
 class append_callback {

@@ -177,6 +177,33 @@ std::string scan_result::cut_reason() const {
                      next_offset - 1, clean ? "" : " (" + problem + ")");
 }
 
+result<bool> lost_page_at(int fd, std::uint64_t pos, std::uint64_t file_size, const fs::path& p) {
+  constexpr std::uint64_t page = 4096;
+  if (pos >= file_size) return false;
+  // The bad record's own length, if it reached the disk, says which pages it
+  // covers; otherwise look at its first two pages.
+  std::uint64_t span = 2 * page;
+  std::array<std::byte, codec::length_field_size> len{};
+  if (::pread(fd, len.data(), len.size(), static_cast<off_t>(pos)) == static_cast<ssize_t>(len.size())) {
+    const std::uint64_t frame = codec::length_field_size + codec::load_le<std::uint32_t>(len.data());
+    if (frame > codec::length_field_size && frame <= file_size - pos) span = std::max(span, frame);
+  }
+  const std::uint64_t last = std::min(file_size, pos + span);
+  std::array<std::byte, page> buf{};
+  for (std::uint64_t at = pos; at < last;) {
+    const std::uint64_t end = std::min(file_size, (at / page + 1) * page);
+    const auto want = static_cast<std::size_t>(end - at);
+    const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(at));
+    if (n < 0) return fail(errc::io_error, errno_text(p, "read"));
+    if (static_cast<std::size_t>(n) != want) return false;
+    if (std::all_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(want), [](std::byte b) { return b == std::byte{0}; })) {
+      return true;
+    }
+    at = end;
+  }
+  return false;
+}
+
 result<bool> crash_like_tail(int fd, const scan_result& r, std::uint64_t file_size, const fs::path& p) {
   if (r.clean || r.problem.rfind("torn record", 0) == 0) return true;
   return zeros_to_end(fd, r.end_pos, file_size, p);
@@ -287,6 +314,10 @@ result<segment> segment::open(const fs::path& dir, std::uint64_t base, const opt
     if (rec && rec->offset == base + entries[n - 1].rel) break;
     --n;
   }
+  // Where a normal open starts trusting nothing: after a machine crash the scan
+  // starts at byte 0, and a problem before this point is not a crash tail.
+  const std::uint64_t tail_from = n > 0 ? entries[n - 1].pos : 0;
+  if (opts.validate_all) n = 0;
   // Scan from the last trusted entry to the end of the file. A batch is stored
   // whole or not at all, so the log ends where the last whole batch does; if the
   // records after the entry never close a batch, the batch may have begun before
@@ -337,11 +368,25 @@ result<segment> segment::open(const fs::path& dir, std::uint64_t base, const opt
                              tix_bytes->size() != times.size() * time_entry_size;
   if (scan.cut()) {
     const std::string problem = scan.cut_reason();
+    // What a crash leaves: the file ends inside a record or a batch, or in zeros
+    // (blocks allocated whose data never reached the disk); after a machine crash
+    // also a lost page with records after it. A bad record with data after it is
+    // damage, and is reported.
+    const auto crash_tail = [&]() -> result<bool> {
+      auto crash = crash_like_tail(s.log_fd_, scan, *size, s.log_path_);
+      if (!crash || *crash || !opts.validate_all) return crash;
+      return lost_page_at(s.log_fd_, scan.end_pos, *size, s.log_path_);
+    };
+    if (active && opts.validate_all && end.pos < tail_from) {
+      const auto crash = crash_tail();
+      if (!crash) return unexpected{crash.error()};
+      if (!*crash) {
+        return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path_.string(),
+                                               end.pos, end.next_offset, problem));
+      }
+    }
     if (!active) {
-      // What a crash leaves: the file ends inside a record or a batch, or in zeros
-      // (blocks allocated whose data never reached the disk). A bad record with
-      // data after it is damage, and is reported.
-      const auto crash = crash_like_tail(s.log_fd_, scan, *size, s.log_path_);
+      const auto crash = crash_tail();
       if (!crash) return unexpected{crash.error()};
       if (!*crash) {
         return fail(errc::corrupt, fmt::format("{}: corrupt at byte {} (offset {}): {}", s.log_path_.string(),

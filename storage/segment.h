@@ -50,6 +50,13 @@ class segment {
   struct options {
     std::uint64_t index_interval = 4096;  // bytes of log between index entries
     std::uint64_t max_bytes = 256u << 20;  // roll size: sizes the index capacity
+    // After a machine crash (storage/run_marker.h): open() validates every
+    // record from byte 0 instead of the tail after the last index entry, and a
+    // page that never reached the disk (zeros from a record boundary to the end
+    // of its 4 KiB page) ends the segment like a crash tail even with records
+    // after it. Any other bad record before the tail normal opening scans is
+    // reported (corrupt), in an active segment too.
+    bool validate_all = false;
   };
 
   // Creates new, empty files for base offset `base` in `dir`.
@@ -188,5 +195,12 @@ scan_result scan_log(int fd, std::uint64_t pos, std::uint64_t file_size, std::ui
 // False for a bad record with data after it: damage. Reads the rest of the file
 // in the zeros case.
 result<bool> crash_like_tail(int fd, const scan_result& r, std::uint64_t file_size, const std::filesystem::path& p);
+
+// True if a 4 KiB page that the bad record at `pos` covers is all zeros (from
+// `pos` for the first, to the end of the file for the last): a page whose data
+// never reached the disk, which only a machine crash leaves in the middle of a
+// file. The pages are those of the record's length if it is readable, else its
+// first two.
+result<bool> lost_page_at(int fd, std::uint64_t pos, std::uint64_t file_size, const std::filesystem::path& p);
 
 }  // namespace mcp::storage

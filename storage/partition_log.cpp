@@ -25,7 +25,6 @@ namespace fs = std::filesystem;
 partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
     : dir_(std::move(dir)), opts_(opts), io_(io) {
   sync_.log = this;
-  index_cb_.log = this;
   index_batch_cb_.log = this;
   removal_cb_.log = this;
   writeback_cb_.log = this;
@@ -33,7 +32,7 @@ partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
 
 partition_log::~partition_log() {
   // A log is destroyed only when its backend is idle (the sync backend always is).
-  assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_ && writebacks_ == 0);
+  assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_ && writebacks_ == 0 && seals_.empty());
   if (dir_fd_ >= 0) ::close(dir_fd_);
 }
 
@@ -172,11 +171,18 @@ std::uint64_t partition_log::size_bytes() const noexcept {
 
 result<void> partition_log::roll(std::int64_t now_ms) {
   segment& old = *segments_.back();
-  // Sealed segments are synced once, so recovery may trust them whatever the level.
-  if (std::find(dirty_fds_.begin(), dirty_fds_.end(), old.log_fd()) == dirty_fds_.end() &&
-      opts_.level.level != durability::kind::sync) {
-    ++index_writes_;
-    io_.datasync(old.log_fd(), &index_cb_);
+  // Sealed segments are synced once, so recovery may trust them whatever the level
+  // (at sync, the sync rounds that acknowledge its appends cover them). Its last
+  // writes may still be in flight: the seal waits for them (start_seals).
+  if (opts_.level.level != durability::kind::sync) {
+    seal_sync& seal = seals_.emplace_back();
+    seal.log = this;
+    seal.fd = old.log_fd();
+    seal.end = old.next_offset();
+    if (written_next_ >= seal.end) {
+      seal.issued = true;
+      io_.datasync(seal.fd, &seal);  // may complete (and erase `seal`) inside
+    }
   }
   write_index_batch(old);
   auto s = segment::create(dir_, old.next_offset(), segment_opts(), now_ms);
@@ -286,9 +292,31 @@ void partition_log::sync_round::io_done(int res) noexcept {
   log->advance();
 }
 
-void partition_log::index_write::io_done(int) noexcept {
-  // An index write that failed leaves a stale index: recovery detects and rebuilds it.
-  --log->index_writes_;
+void partition_log::seal_sync::io_done(int res) noexcept {
+  partition_log* const l = log;
+  // The appends it covers were acknowledged at their write (none, interval), but
+  // a failed fdatasync may have dropped their pages (fsync(2)): stop here, and
+  // let the reopen's recovery find what reached the disk.
+  if (res < 0) l->fail_log(-res, "fdatasync sealing a segment");
+  l->seals_.remove_if([this](const seal_sync& s) { return &s == this; });  // destroys *this
+  l->advance();
+}
+
+// Called from advance_once only: a sync completing inside datasync (the sync
+// backend) erases its seal, and advance() does not nest, so the walk stays valid.
+void partition_log::start_seals() noexcept {
+  for (auto it = seals_.begin(); it != seals_.end();) {
+    seal_sync& s = *it++;
+    if (s.issued) continue;
+    if (failed_) {
+      // Its writes may never all complete; the reopen after the failure recovers the file.
+      seals_.erase(std::prev(it));
+      continue;
+    }
+    if (s.end > written_next_) continue;
+    s.issued = true;
+    io_.datasync(s.fd, &s);
+  }
 }
 
 // Writes the entries of `seg`'s indexes noted since its last batch, unless a batch
@@ -439,6 +467,7 @@ void partition_log::advance_once() noexcept {
       dirty_fds_.push_back(p.fd);
     }
   }
+  start_seals();
   const bool sync_level = opts_.level.level == durability::kind::sync;
   if (sync_level && !failed_) start_sync();
 
@@ -638,8 +667,9 @@ result<std::size_t> partition_log::apply_retention(std::int64_t now_ms) {
     const bool over_age = opts_.retention_ms >= 0 && oldest.max_ts() < now_ms - opts_.retention_ms;
     if (!over_bytes && !over_age) break;
     // Only whole, acknowledged, synced-or-not-waiting segments go.
-    if (oldest.next_offset() > visible_next_ ||
-        std::find(dirty_fds_.begin(), dirty_fds_.end(), oldest.log_fd()) != dirty_fds_.end()) {
+    const int fd = oldest.log_fd();
+    if (oldest.next_offset() > visible_next_ || std::find(dirty_fds_.begin(), dirty_fds_.end(), fd) != dirty_fds_.end() ||
+        std::any_of(seals_.begin(), seals_.end(), [fd](const seal_sync& s) { return s.fd == fd; })) {
       break;
     }
     total -= oldest.size();

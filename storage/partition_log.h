@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -158,7 +159,8 @@ class partition_log {
   const std::string& failure() const noexcept { return failure_; }
   // No write, sync or file removal in flight.
   bool idle() const noexcept {
-    return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_ && writebacks_ == 0;
+    return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_ && writebacks_ == 0 &&
+           seals_.empty();
   }
   // Files of dropped segments not yet unlinked.
   std::size_t files_to_remove() const noexcept { return doomed_.size(); }
@@ -187,8 +189,14 @@ class partition_log {
     int err = 0;
     void io_done(int res) noexcept override;
   };
-  struct index_write final : io_callback {
+  // The sealing fdatasync of a rolled segment (levels none and interval). It is
+  // issued only once every write to the segment has completed, so that it covers
+  // them all; until then the segment is not removed by retention.
+  struct seal_sync final : io_callback {
     partition_log* log = nullptr;
+    int fd = -1;
+    std::uint64_t end = 0;  // the segment's next offset: issued once written_next_ reaches it
+    bool issued = false;
     void io_done(int res) noexcept override;
   };
   struct writeback final : io_callback {
@@ -214,6 +222,7 @@ class partition_log {
   void advance_once() noexcept;
   void start_sync() noexcept;
   void start_removals() noexcept;
+  void start_seals() noexcept;
   void note_written(int fd, std::uint64_t end_pos) noexcept;
   void write_index_batch(segment& seg) noexcept;
   void fail_log(int err, const char* what) noexcept;
@@ -230,7 +239,7 @@ class partition_log {
   std::vector<int> dirty_fds_;  // written since their last sync round started (the directory after a roll)
   int dir_fd_ = -1;             // the log's directory, for syncing new segments' names
   sync_round sync_;
-  index_write index_cb_;
+  std::list<seal_sync> seals_;  // a list: each is the callback of its sync, so it must not move
   unsigned index_writes_ = 0;
   index_batch index_batch_cb_;
   const segment* index_batch_seg_ = nullptr;  // whose index batch is in flight (its memory is being written)

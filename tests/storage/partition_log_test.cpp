@@ -600,3 +600,114 @@ TEST_CASE("none: a roll does not sync the directory (nothing waits for durabilit
   }
   CHECK_FALSE(dir_sync);
 }
+
+namespace {
+
+bool sync_held_on(const mcp::test::deferred_file_io& io, int fd) {
+  for (const auto& op : io.ops) {
+    if (op.is_sync && op.fd == fd) return true;
+  }
+  return false;
+}
+
+// Appends 4-record batches, completing every operation but syncs of the first
+// segment, until the log has rolled once. Returns the first segment's descriptor.
+int fill_until_roll_holding_its_seal(partition_log& log, mcp::test::deferred_file_io& io,
+                                     std::vector<mcp::test::batch>& batches) {
+  while (log.segment_count() < 2) {
+    batches.push_back(make_batch(4));
+    REQUIRE(log.append(batches.back().bytes, 4, 1, nullptr).has_value());
+    const int old_fd = log.segment_at(0).log_fd();
+    for (std::size_t i = 0; i < io.ops.size();) {
+      if (io.ops[i].is_sync && io.ops[i].fd == old_fd) {
+        ++i;
+      } else {
+        io.complete(i);
+      }
+    }
+  }
+  return log.segment_at(0).log_fd();
+}
+
+}  // namespace
+
+TEST_CASE("none and interval: a roll's sealing fdatasync is issued only after the sealed segment's writes complete") {
+  for (const auto level : {durability::kind::none, durability::kind::interval}) {
+    CAPTURE(static_cast<int>(level));
+    temp_dir dir;
+    mcp::test::deferred_file_io io;
+    auto log = partition_log::open(dir.path(), small_segments(level), io, 1);
+    REQUIRE(log.has_value());
+    // Nothing completes: the writes to the first segment are all in flight when it rolls.
+    std::vector<mcp::test::batch> batches;
+    while ((*log)->segment_count() < 2) {
+      batches.push_back(make_batch(4));
+      REQUIRE((*log)->append(batches.back().bytes, 4, 1, nullptr).has_value());
+    }
+    const int old_fd = (*log)->segment_at(0).log_fd();
+    // A sync issued now might not cover them (io_uring orders nothing between SQEs).
+    CHECK_FALSE(sync_held_on(io, old_fd));
+    // Complete the first segment's writes one by one, oldest first; the seal
+    // comes after the last of them and not before.
+    std::size_t writes_left = 0;
+    for (const auto& op : io.ops) writes_left += (!op.is_sync && !op.is_remove && !op.is_writeback && op.fd == old_fd);
+    REQUIRE(writes_left > 1);
+    while (writes_left > 0) {
+      CHECK_FALSE(sync_held_on(io, old_fd));
+      std::size_t i = 0;
+      while (io.ops[i].is_sync || io.ops[i].is_writeback || io.ops[i].fd != old_fd) ++i;
+      io.complete(i);
+      --writes_left;
+    }
+    CHECK(sync_held_on(io, old_fd));
+    CHECK_FALSE((*log)->idle());
+    io.complete_all();
+    CHECK((*log)->idle());
+    CHECK_FALSE((*log)->failed());
+  }
+}
+
+TEST_CASE("none: a failed sealing fdatasync fails the log; later appends are refused with the reason") {
+  temp_dir dir;
+  mcp::test::deferred_file_io io;
+  auto log = partition_log::open(dir.path(), small_segments(durability::kind::none), io, 1);
+  REQUIRE(log.has_value());
+  std::vector<mcp::test::batch> batches;
+  const int old_fd = fill_until_roll_holding_its_seal(**log, io, batches);
+  REQUIRE(sync_held_on(io, old_fd));
+  CHECK_FALSE((*log)->failed());
+  for (auto& op : io.ops) {
+    if (op.is_sync && op.fd == old_fd) op.result = -EIO;
+  }
+  io.complete_all();
+  CHECK((*log)->failed());
+  CHECK((*log)->failure().find("sealing") != std::string::npos);
+  auto more = make_batch(1);
+  auto r = (*log)->append(more.bytes, 1, 1, nullptr);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == errc::failed);
+  CHECK((*log)->idle());
+}
+
+TEST_CASE("retention does not remove a sealed segment whose sealing fdatasync is in flight") {
+  temp_dir dir;
+  mcp::test::deferred_file_io io;
+  log_options o = small_segments(durability::kind::none);
+  o.retention_bytes = 0;
+  auto log = partition_log::open(dir.path(), o, io, 1);
+  REQUIRE(log.has_value());
+  std::vector<mcp::test::batch> batches;
+  const int old_fd = fill_until_roll_holding_its_seal(**log, io, batches);
+  REQUIRE(sync_held_on(io, old_fd));
+  auto held = (*log)->apply_retention(2);
+  REQUIRE(held.has_value());
+  CHECK(*held == 0);
+  CHECK((*log)->segment_count() == 2);
+  io.complete_all();
+  auto removed = (*log)->apply_retention(3);
+  REQUIRE(removed.has_value());
+  CHECK(*removed == 1);
+  CHECK((*log)->segment_count() == 1);
+  io.complete_all();
+  CHECK((*log)->idle());
+}

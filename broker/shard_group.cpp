@@ -244,7 +244,7 @@ int shard_group::run() {
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
   const int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
-  if (sfd < 0) throw std::runtime_error("signalfd failed");
+  if (sfd < 0) throw std::runtime_error(fmt::format("signalfd failed: {}", std::strerror(errno)));
   for (auto& s : shards_) s->start();
   log(log_level::info, "listening on {}:{} with {} shards (shard ports {}..{}), data in {}", cfg_.listen_host,
       cfg_.listen_port, size(), port_of(0), port_of(size() - 1), cfg_.data_dir);

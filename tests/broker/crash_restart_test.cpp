@@ -81,7 +81,10 @@ TEST_CASE("kill -9 under pipelined load, during rolls: every restart comes up wi
     auto admin = b.connect();
     fb::TopicConfigT cfg;
     cfg.partitions = partitions;
-    cfg.segment_bytes = 64 << 10;  // a roll every ~12 batches
+    // A roll every ~75 batches of ~7 KB: hundreds per round at full speed, while
+    // four rounds (~1 GB on a fast machine) stay within the open-file limit
+    // (three descriptors per segment; 64 KiB segments hit a 20,000 limit).
+    cfg.segment_bytes = 512 << 10;
     REQUIRE(admin.create_topic("crash", cfg).has_value());
   }
   std::mt19937 rng(20261202);

@@ -85,13 +85,18 @@ std::uint64_t wait_for_log_start_above(client::connection& c, const std::string&
   return s;
 }
 
+std::int64_t size_bytes(client::connection& c, const std::string& topic) {
+  auto md = c.metadata({topic});
+  REQUIRE(md.has_value());
+  REQUIRE(md->topics.size() == 1);
+  return md->topics[0]->partitions[0]->size_bytes;
+}
+
 // Waits up to 5 s for the partition's bytes to fall to `bytes`; returns the last size seen.
 std::int64_t wait_for_size_at_most(client::connection& c, const std::string& topic, std::int64_t bytes) {
   std::int64_t size = 0;
   for (int i = 0; i < 100; ++i) {
-    auto md = c.metadata({topic});
-    REQUIRE(md.has_value());
-    size = md->topics[0]->partitions[0]->size_bytes;
+    size = size_bytes(c, topic);
     if (size <= bytes) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "codec/byte_order.h"
 #include "tools/client/client.h"
 
 using namespace mcp;
@@ -89,7 +90,6 @@ int main(int argc, char** argv) {
   if (!pub || !pub->hello("latency-probe-pub") || !sub || !sub->hello("latency-probe-sub")) return 1;
 
   const std::uint64_t t_start = now_ns();
-  std::atomic<std::uint64_t> sent_at{0};
   std::atomic<bool> stop{false};
   std::vector<double> e2e, ack;
   std::thread reader([&] {
@@ -102,9 +102,16 @@ int main(int argc, char** argv) {
       }
       if (f->records.empty()) continue;
       next = f->records.back().offset + 1;
-      e2e.push_back(static_cast<double>(t - sent_at.load()) / 1e3);
-      if (outliers_us > 0 && e2e.back() > outliers_us) {
-        std::fprintf(stderr, "outlier %.1f us at %.3f s\n", e2e.back(), static_cast<double>(t - t_start) / 1e9);
+      // Each record carries its own send time: a reply can land after the
+      // publisher has sent the next record, so a shared "last sent" would mismatch.
+      for (const auto& r : f->records) {
+        if (r.value.size() < sizeof(std::uint64_t)) continue;
+        const auto sent = codec::load_le<std::uint64_t>(r.value.data());
+        if (sent < t_start || sent > t) continue;  // not ours (an earlier run's record)
+        e2e.push_back(static_cast<double>(t - sent) / 1e3);
+        if (outliers_us > 0 && e2e.back() > outliers_us) {
+          std::fprintf(stderr, "outlier %.1f us at %.3f s\n", e2e.back(), static_cast<double>(t - t_start) / 1e9);
+        }
       }
     }
   });
@@ -115,7 +122,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < count; ++i) {
     std::this_thread::sleep_for(std::chrono::microseconds(gap_us));
     const std::uint64_t t0 = now_ns();
-    sent_at = t0;
+    codec::store_le<std::uint64_t>(reinterpret_cast<std::byte*>(value.data()), t0);
     auto a = pub->publish(topic, 0, std::span(&rec, 1));
     if (!a) {
       std::fprintf(stderr, "publish: %s\n", a.error().message.c_str());

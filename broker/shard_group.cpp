@@ -215,11 +215,19 @@ void shard_group::wait_closed(const std::string& name) {
 void shard_group::store_position(const group_position& p) {
   // A topic deleted meanwhile has no positions to keep.
   if (!topics_.contains(p.topic)) return;
-  if (auto r = offsets_->set(p.group, p.topic, p.partition, p.offset); !r) {
-    log(log_level::error, "group {}: {}", p.group, r.error().message);
+  auto r = offsets_->set(p.group, p.topic, p.partition, p.offset);
+  if (r) r = offsets_->flush(p.group);
+  if (!r) {
+    // Retried at every commit: logged once until it stops failing.
+    if (store_failures_.failed(p.group, r.error().message)) {
+      log(log_level::error, "group {}: {} (retried at every commit; "
+          "repeats of this error are not logged until it stops)", p.group, r.error().message);
+    }
     return;
   }
-  if (auto r = offsets_->flush(p.group); !r) log(log_level::error, "group {}: {}", p.group, r.error().message);
+  if (const auto n = store_failures_.succeeded(p.group)) {
+    log(log_level::warn, "group {}: positions stored again, after {} more failed attempt(s)", p.group, *n);
+  }
 }
 
 // The shards have stopped (joined): their lease tables can be read from here.

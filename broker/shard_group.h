@@ -14,6 +14,7 @@
 #include "broker/config.h"
 #include "broker/io/ring.h"
 #include "broker/messages.h"
+#include "broker/repeated_failure.h"
 #include "broker/shard.h"
 #include "broker/spsc_queue.h"
 #include "storage/group_offsets.h"
@@ -59,6 +60,7 @@ class shard_group {
   std::map<std::string, storage::topic_config> topics_;
   storage::durability default_durability_;
   std::optional<storage::group_offsets_store> offsets_;  // committed positions of consumer groups
+  repeated_failure store_failures_;  // per group: a failing position store is logged once, not per commit
   // How the last run ended (storage/run_marker.h); removed at a clean stop.
   std::optional<storage::run_marker> marker_;
   bool after_machine_crash_ = false;

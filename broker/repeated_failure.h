@@ -17,9 +17,8 @@ class repeated_failure {
   // A failure of `key` with `message`: true when it should be logged (the
   // first, or one whose message differs from the last logged one).
   bool failed(const std::string& key, const std::string& message) {
-    auto [it, fresh] = open_.try_emplace(key, state{message, 0});
-    if (fresh) return true;
-    if (it->second.message != message) {
+    auto [it, fresh] = open_.try_emplace(key);
+    if (fresh || it->second.message != message) {
       it->second = state{message, 0};
       return true;
     }

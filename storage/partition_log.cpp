@@ -28,12 +28,15 @@ partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
   index_batch_cb_.log = this;
   removal_cb_.log = this;
   writeback_cb_.log = this;
+  point_.log = this;
 }
 
 partition_log::~partition_log() {
   // A log is destroyed only when its backend is idle (the sync backend always is).
-  assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_ && writebacks_ == 0 && seals_.empty());
+  assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_ && writebacks_ == 0 && seals_.empty() &&
+         !point_.in_flight);
   if (dir_fd_ >= 0) ::close(dir_fd_);
+  if (point_.fd >= 0) ::close(point_.fd);
 }
 
 segment::options partition_log::segment_opts() const noexcept {
@@ -57,10 +60,24 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
   if (ec) return fail(errc::io_error, fmt::format("list {}: {}", dir.string(), ec.message()));
   std::sort(bases.begin(), bases.end());
 
+  // Every segment below the stored point was synced whole; from it on they may
+  // hold pages the disk never got. No readable point: any of them may.
+  std::optional<std::uint64_t> stored_point;
+  const char* const then = opts.after_machine_crash ? "every segment was validated in full" : "it was written again";
+  if (auto p = read_recovery_point(dir); !p) {
+    log->recovery_notes_.push_back(fmt::format("{}; {}", p.error().message, then));
+  } else if (!*p && opts.after_machine_crash && !bases.empty()) {
+    log->recovery_notes_.push_back(fmt::format("{}: no {} file (a log older than it); {}", dir.string(),
+                                               recovery_point_name, then));
+  } else {
+    stored_point = *p;
+  }
+  const std::uint64_t scan_from = stored_point.value_or(0);
+
   for (std::size_t i = 0; i < bases.size(); ++i) {
     const bool active = i + 1 == bases.size();
     segment::options so = log->segment_opts();
-    so.validate_all = opts.after_machine_crash && i + opts.crash_scan_segments >= bases.size();
+    so.validate_all = opts.after_machine_crash && (bases[i] >= scan_from || active);
     auto s = segment::open(dir, bases[i], so, active, now_ms);
     if (!s) return unexpected{s.error()};
     if (active && !s->cut_tail().empty()) log->recovery_notes_.push_back(s->cut_tail());
@@ -79,17 +96,23 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
     }
     log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
   }
-  if (log->segments_.empty()) {
+  // A new log: its first segment's name must survive a crash before anything in
+  // it is acknowledged as durable (the directory's own name was synced as it was
+  // created); open_recovery_point syncs the directory for it.
+  const bool new_log = log->segments_.empty();
+  if (new_log) {
     auto s = segment::create(dir, 0, log->segment_opts(), now_ms);
     if (!s) return unexpected{s.error()};
     log->segments_.push_back(std::make_unique<segment>(std::move(*s)));
-    // A new log: its first segment's name must survive a crash before anything
-    // in it is acknowledged as durable (the directory's own name was synced as
-    // it was created).
-    if (::fsync(log->dir_fd_) != 0) {
-      return fail(errc::io_error, fmt::format("fsync directory {}: {}", dir.string(), std::strerror(errno)));
-    }
   }
+  // This run tracks the seals it issues itself: the sealed segments an earlier
+  // run left possibly unsynced (it died, or seals were in flight) are synced
+  // now, and the point moves up to the active segment.
+  if (auto r = log->sync_since_point(stored_point); !r) return unexpected{r.error()};
+  auto point_fd = open_recovery_point(dir, log->dir_fd_, log->segments_.back()->base(), stored_point, new_log);
+  if (!point_fd) return unexpected{point_fd.error()};
+  log->point_.fd = *point_fd;
+  log->point_.stored = log->segments_.back()->base();
   const segment& last = *log->segments_.back();
   log->written_next_ = log->synced_next_ = log->visible_next_ = last.next_offset();
   log->visible_seg_base_ = last.base();
@@ -97,6 +120,18 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir, 
   log->last_sync_ms_ = now_ms;
   log->rebuild_producers();
   return log;
+}
+
+result<void> partition_log::sync_since_point(std::optional<std::uint64_t> stored) {
+  const std::uint64_t from = stored.value_or(0);
+  for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
+    const segment& s = *segments_[i];
+    if (s.base() < from) continue;
+    if (::fdatasync(s.log_fd()) != 0) {
+      return fail(errc::io_error, fmt::format("fdatasync {}: {}", s.log_path().string(), std::strerror(errno)));
+    }
+  }
+  return {};
 }
 
 result<void> partition_log::drop_segments_after(segment& s, const std::vector<std::uint64_t>& bases, std::size_t i) {
@@ -178,6 +213,7 @@ result<void> partition_log::roll(std::int64_t now_ms) {
     seal_sync& seal = seals_.emplace_back();
     seal.log = this;
     seal.fd = old.log_fd();
+    seal.base = old.base();
     seal.end = old.next_offset();
     if (written_next_ >= seal.end) {
       seal.issued = true;
@@ -419,6 +455,46 @@ void partition_log::fail_log(int err, const char* what) noexcept {
   }
 }
 
+// The base of the oldest segment that may hold data no completed fdatasync covers.
+std::uint64_t partition_log::unsynced_from() const noexcept {
+  std::uint64_t from = segments_.back()->base();
+  for (const seal_sync& s : seals_) from = std::min(from, s.base);
+  // `sync` seals nothing: its sync rounds cover every written segment, up to synced_next_.
+  if (opts_.level.level == durability::kind::sync) {
+    if (const segment* s = segment_for(synced_next_)) from = std::min(from, s->base());
+  }
+  return from;
+}
+
+void partition_log::store_recovery_point() noexcept {
+  // After a failure seals are dropped unissued: what is synced is no longer known.
+  if (failed_ || point_.in_flight || point_.fd < 0) return;
+  const std::uint64_t from = unsynced_from();
+  if (from <= point_.stored) return;
+  point_.in_flight = true;
+  point_.syncing = false;
+  point_.writing = from;
+  point_.bytes = encode_recovery_point(from);
+  io_.write_at(point_.fd, 0, point_.bytes, &point_);  // may complete inside
+}
+
+void partition_log::point_write::io_done(int res) noexcept {
+  if (res < 0) {
+    // The file keeps an older point (or a torn one, read as none): safe, only
+    // more to validate after a machine crash. Tried again at the next change.
+    in_flight = false;
+    return;
+  }
+  if (!syncing) {
+    syncing = true;
+    log->io_.datasync(fd, this);
+    return;
+  }
+  in_flight = false;
+  stored = writing;
+  log->store_recovery_point();  // seals that completed meanwhile
+}
+
 void partition_log::start_sync() noexcept {
   if (sync_in_flight_ || dirty_fds_.empty() || written_next_ <= synced_next_) return;
   sync_in_flight_ = true;
@@ -496,6 +572,7 @@ void partition_log::advance_once() noexcept {
     pending_.pop_front();
     if (cb != nullptr) cb->append_done(first, count, nullptr);
   }
+  store_recovery_point();
 }
 
 std::uint64_t partition_log::visible_size(const segment& s) const noexcept {

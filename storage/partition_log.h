@@ -16,11 +16,13 @@
 // Thread: one owner thread calls everything and receives every callback (the
 // file_io's completions run there too). Not copyable or movable: callbacks point at it.
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -28,6 +30,7 @@
 #include "storage/errc.h"
 #include "storage/file_io.h"
 #include "storage/producer_state.h"
+#include "storage/recovery_point.h"
 #include "storage/segment.h"
 
 namespace mcp::storage {
@@ -49,10 +52,10 @@ struct log_options {
   // (perf/results.md). 0: never (the kernel's own writeback and the seal only).
   std::uint64_t writeback_bytes = 4u << 20;
   // The previous run ended with the machine going down (storage/run_marker.h):
-  // open() validates the newest `crash_scan_segments` segments in full, which may
-  // hold data that was never synced, and cuts the log at a page lost there.
+  // open() validates in full every segment from the stored recovery point on
+  // (storage/recovery_point.h: those may hold data that was never synced; all of
+  // them without a readable point), and cuts the log at a page lost there.
   bool after_machine_crash = false;
-  std::size_t crash_scan_segments = 2;
 };
 
 class append_callback {
@@ -160,8 +163,12 @@ class partition_log {
   // No write, sync or file removal in flight.
   bool idle() const noexcept {
     return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_ && writebacks_ == 0 &&
-           seals_.empty();
+           seals_.empty() && !point_.in_flight;
   }
+  // The recovery point durably stored (storage/recovery_point.h): every segment
+  // below this base offset is synced whole. It rises as seals and sync rounds
+  // complete, one in-place write + fdatasync at a time.
+  std::uint64_t recovery_point() const noexcept { return point_.stored; }
   // Files of dropped segments not yet unlinked.
   std::size_t files_to_remove() const noexcept { return doomed_.size(); }
   std::uint64_t syncs_issued() const noexcept { return syncs_issued_; }
@@ -195,7 +202,8 @@ class partition_log {
   struct seal_sync final : io_callback {
     partition_log* log = nullptr;
     int fd = -1;
-    std::uint64_t end = 0;  // the segment's next offset: issued once written_next_ reaches it
+    std::uint64_t base = 0;  // the segment's: the recovery point stays at or below it until done
+    std::uint64_t end = 0;   // the segment's next offset: issued once written_next_ reaches it
     bool issued = false;
     void io_done(int res) noexcept override;
   };
@@ -214,7 +222,22 @@ class partition_log {
     void io_done(int res) noexcept override;
   };
 
+  // The in-place write, then fdatasync, of the recovery point file; one at a time.
+  struct point_write final : io_callback {
+    partition_log* log = nullptr;
+    int fd = -1;
+    bool in_flight = false;
+    bool syncing = false;       // the write is done; its fdatasync is in flight
+    std::uint64_t stored = 0;   // durable in the file
+    std::uint64_t writing = 0;  // in flight
+    std::array<std::byte, recovery_point_size> bytes{};
+    void io_done(int res) noexcept override;
+  };
+
   partition_log(std::filesystem::path dir, const log_options& opts, file_io& io);
+  result<void> sync_since_point(std::optional<std::uint64_t> stored);
+  std::uint64_t unsynced_from() const noexcept;
+  void store_recovery_point() noexcept;
   result<void> roll(std::int64_t now_ms);
   void rebuild_producers();
   result<void> drop_segments_after(segment& s, const std::vector<std::uint64_t>& bases, std::size_t i);
@@ -274,6 +297,7 @@ class partition_log {
   std::uint64_t producer_scan_read_ = 0;
   bool advancing_ = false;
   bool advance_again_ = false;
+  point_write point_;
 };
 
 }  // namespace mcp::storage

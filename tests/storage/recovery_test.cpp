@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "storage/partition_log.h"
+#include "storage/recovery_point.h"
 #include "storage/sync_file_io.h"
+#include "tests/support/deferred_file_io.h"
 #include "tests/support/record_batch.h"
 #include "tests/support/temp_dir.h"
 
@@ -454,32 +456,184 @@ TEST_CASE("after a machine crash, a lost page in the middle of the active segmen
   CHECK((*log)->append(batch.bytes, 1, 2, nullptr).value() == expect_end);
 }
 
-TEST_CASE("after a machine crash, a lost page in the newest sealed segment cuts the log there; the later segments go") {
+namespace {
+
+// Completes every held operation but the fdatasyncs of the segment files `held`
+// names, over and over (completions issue more), as a disk that is slow to sync
+// those files would.
+template <class Held>
+void release_all_but(mcp::test::deferred_file_io& io, Held&& held) {
+  for (bool more = true; more;) {
+    more = false;
+    for (std::size_t i = 0; i < io.ops.size(); ++i) {
+      if (io.ops[i].is_sync && held(io.ops[i].fd)) continue;
+      io.complete(i);
+      more = true;
+      break;
+    }
+  }
+}
+
+std::uint64_t stored_point(const fs::path& dir) {
+  auto p = read_recovery_point(dir);
+  REQUIRE(p.has_value());
+  REQUIRE(p->has_value());
+  return **p;
+}
+
+}  // namespace
+
+TEST_CASE("after a machine crash, every segment from the oldest unfinished seal on is validated, however many rolls") {
+  // Seals slower than rolls: segments 2 and up all wait on their sealing
+  // fdatasync while the log goes on to roll several more.
   temp_dir dir;
-  build(dir.path(), 200, 16384);  // many 16 KiB segments
+  temp_dir disk;  // what the disk holds when the machine goes down
   std::vector<std::uint64_t> bases;
   std::uint64_t expect_end = 0;
+  {
+    mcp::test::deferred_file_io io;
+    auto opened = partition_log::open(dir.path(), opts(16384), io, 1);
+    REQUIRE(opened.has_value());
+    partition_log& log = **opened;
+    const auto held = [&log](int fd) {
+      for (std::size_t i = 2; i < log.segment_count(); ++i) {
+        if (log.segment_at(i).log_fd() == fd) return true;
+      }
+      return false;
+    };
+    for (int i = 0; i < 200; ++i) {
+      auto batch = make_batch(5);
+      REQUIRE(log.append(batch.bytes, 5, 1, nullptr).has_value());
+      release_all_but(io, held);
+    }
+    REQUIRE(log.segment_count() >= 7);
+    for (std::size_t i = 0; i < log.segment_count(); ++i) bases.push_back(log.segment_at(i).base());
+    // Segments 0 and 1 are synced whole: the point is the oldest one waiting.
+    CHECK(log.recovery_point() == bases[2]);
+    CHECK(stored_point(dir.path()) == bases[2]);
+    fs::copy(dir.path(), disk.path());
+    expect_end = batch_start_at(log, bases[3], bases[4], 4096);
+    io.complete_all();
+    CHECK(log.idle());
+    CHECK(log.recovery_point() == bases.back());
+    CHECK(stored_point(dir.path()) == bases.back());
+  }
+  // A page segment 3 never got (not one of the newest two) ends the log there.
+  // Damage below the point is not a crash's doing and is not looked for.
+  const auto lost_in = seg_file(disk.path(), bases[3], ".log");
+  zero_page(lost_in, 1);
+  zero_page(seg_file(disk.path(), bases[1], ".log"), 1);
+  sync_file_io io;
+  auto log = partition_log::open(disk.path(), after_crash(16384), io, 2);
+  REQUIRE(log.has_value());
+  CHECK((*log)->segment_count() == 4);
+  CHECK((*log)->high_watermark() == expect_end);
+  CHECK_FALSE(fs::exists(seg_file(disk.path(), bases[4], ".log")));
+  CHECK_FALSE(fs::exists(seg_file(disk.path(), bases.back(), ".log")));
+  REQUIRE((*log)->recovery_notes().size() == 1);
+  CHECK((*log)->recovery_notes()[0].find(lost_in.string()) != std::string::npos);
+  // The sealed segments it kept were synced at the open: the point is the active segment.
+  CHECK((*log)->recovery_point() == bases[3]);
+  CHECK(stored_point(disk.path()) == bases[3]);
+  const auto v = (*log)->verify();
+  REQUIRE_FALSE(v.has_value());
+  CHECK(v.error().message.find(seg_file(disk.path(), bases[1], ".log").string()) != std::string::npos);
+}
+
+TEST_CASE("at sync, the point stays at the segment holding the oldest unsynced record") {
+  temp_dir dir;
+  temp_dir disk;
+  std::vector<std::uint64_t> bases;
+  std::uint64_t expect_end = 0;
+  {
+    mcp::test::deferred_file_io io;
+    log_options o = opts(16384);
+    o.level.level = durability::kind::sync;
+    auto opened = partition_log::open(dir.path(), o, io, 1);
+    REQUIRE(opened.has_value());
+    partition_log& log = **opened;
+    unsigned acked = 0;
+    struct counter final : append_callback {
+      unsigned* n;
+      explicit counter(unsigned* c) : n(c) {}
+      void append_done(std::uint64_t, std::uint32_t, const error* e) noexcept override { *n += e == nullptr ? 1 : 0; }
+    } cb(&acked);
+    const auto all_syncs = [](int) { return true; };
+    // One sync round, stuck, while the writes go on across several rolls.
+    for (int i = 0; i < 120; ++i) {
+      auto batch = make_batch(5);
+      REQUIRE(log.append(batch.bytes, 5, 1, &cb).has_value());
+      release_all_but(io, all_syncs);
+    }
+    REQUIRE(log.segment_count() >= 4);
+    CHECK(acked == 0);
+    CHECK(log.recovery_point() == 0);
+    fs::copy(dir.path(), disk.path());
+    for (std::size_t i = 0; i < log.segment_count(); ++i) bases.push_back(log.segment_at(i).base());
+    io.complete_all();
+    CHECK(acked == 120);
+    expect_end = batch_start_at(log, bases[1], bases[2], 4096);
+    CHECK(log.recovery_point() == bases.back());
+    CHECK(stored_point(dir.path()) == bases.back());
+  }
+  // Nothing was acknowledged: a page lost in the second segment (of four or
+  // more) may end the log there.
+  zero_page(seg_file(disk.path(), bases[1], ".log"), 1);
+  sync_file_io io;
+  auto log = partition_log::open(disk.path(), after_crash(16384), io, 2);
+  REQUIRE(log.has_value());
+  CHECK((*log)->segment_count() == 2);
+  CHECK((*log)->high_watermark() == expect_end);
+  CHECK((*log)->verify().has_value());
+}
+
+TEST_CASE("after a machine crash, a missing or damaged recovery point means every segment is validated") {
+  temp_dir dir;
+  build(dir.path(), 200, 16384);
+  std::uint64_t active = 0;
   {
     sync_file_io io;
     auto log = partition_log::open(dir.path(), opts(16384), io, 1);
     REQUIRE(log.has_value());
     REQUIRE((*log)->segment_count() >= 4);
-    for (std::size_t i = 0; i < (*log)->segment_count(); ++i) bases.push_back((*log)->segment_at(i).base());
-    const std::size_t sealed = bases.size() - 2;
-    expect_end = batch_start_at(**log, bases[sealed], bases[sealed + 1], 4096);
+    active = (*log)->segment_at((*log)->segment_count() - 1).base();
+    CHECK((*log)->recovery_point() == active);
   }
-  const std::size_t sealed = bases.size() - 2;
-  const auto sealed_log = seg_file(dir.path(), bases[sealed], ".log");
-  zero_page(sealed_log, 1);
+  const fs::path point = dir.path() / recovery_point_name;
+  SUBCASE("missing") { fs::remove(point); }
+  SUBCASE("a bit flip") {
+    auto bytes = read_file(point);
+    bytes[9] ^= std::byte{0x01};
+    write_file(point, bytes);
+  }
+  SUBCASE("torn short") {
+    auto bytes = read_file(point);
+    write_file(point, std::span(bytes).first(7));
+  }
+  zero_page(seg_file(dir.path(), 0, ".log"), 1);  // in the oldest segment
   sync_file_io io;
   auto log = partition_log::open(dir.path(), after_crash(16384), io, 2);
   REQUIRE(log.has_value());
-  CHECK((*log)->segment_count() == sealed + 1);
-  CHECK((*log)->high_watermark() == expect_end);
-  CHECK_FALSE(fs::exists(seg_file(dir.path(), bases.back(), ".log")));
-  REQUIRE((*log)->recovery_notes().size() == 1);
-  CHECK((*log)->recovery_notes()[0].find(sealed_log.string()) != std::string::npos);
+  CHECK((*log)->segment_count() == 1);
+  REQUIRE((*log)->recovery_notes().size() == 2);
+  CHECK((*log)->recovery_notes()[0].find("recovery-point") != std::string::npos);
+  CHECK((*log)->recovery_notes()[0].find("every segment was validated in full") != std::string::npos);
   CHECK((*log)->verify().has_value());
+  CHECK(stored_point(dir.path()) == 0);
+}
+
+TEST_CASE("a damaged recovery point without a machine crash is noted and written again") {
+  temp_dir dir;
+  build(dir.path(), 200, 16384);
+  const fs::path point = dir.path() / recovery_point_name;
+  write_file(point, std::vector<std::byte>(recovery_point_size + 3, std::byte{0x5A}));
+  sync_file_io io;
+  auto log = partition_log::open(dir.path(), opts(16384), io, 2);
+  REQUIRE(log.has_value());
+  REQUIRE((*log)->recovery_notes().size() == 1);
+  CHECK((*log)->recovery_notes()[0].find("it was written again") != std::string::npos);
+  CHECK(fs::file_size(point) == recovery_point_size);
+  CHECK(stored_point(dir.path()) == (*log)->segment_at((*log)->segment_count() - 1).base());
 }
 
 TEST_CASE("after a machine crash, damage that is not a lost page is still reported, in the active segment too") {

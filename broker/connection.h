@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <vector>
 
 #include "broker/io/ring.h"
@@ -19,6 +20,19 @@
 namespace mcp::broker {
 
 class shard;
+
+// A FETCH with the follow flag that this connection keeps open: the broker asks
+// the partition's owner again from `next_offset` each time an answer has gone
+// out (broker/fetch_handler.cpp). At most one request of it is in flight.
+struct follow {
+  std::uint32_t correlation = 0;
+  std::string topic;
+  std::uint32_t partition = 0;
+  std::uint64_t next_offset = 0;
+  std::uint32_t max_bytes = 0;
+  std::uint32_t max_wait_ms = 0;
+  bool in_flight = false;  // its request is at the owner (or its answer on the way back)
+};
 
 struct out_chunk {
   enum class kind { bytes, file_copy, file_splice };
@@ -72,6 +86,10 @@ class connection {
   int copy_buf = -1;
   std::size_t copy_len = 0, copy_off = 0;
   bool waiting_copy_buf = false;  // in the shard's queue for a free buffer
+  std::vector<follow> follows;
+  // Correlations of follows ended (by a newer FETCH of their partition) while a
+  // request of theirs was in flight: its answer is dropped when it comes back.
+  std::vector<std::uint32_t> ended_follows;
 
   bool idle_io() const noexcept { return !recv_armed && !send_in_flight && !read_in_flight; }
 };

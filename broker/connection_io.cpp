@@ -300,6 +300,7 @@ void shard::on_send(connection& c, int res) noexcept {
   if (ch.sent == ch.len && c.in_pipe == 0) c.out.pop_front();
   pump(c);
   apply_backpressure(c);
+  if (!c.follows.empty()) resume_follows(c);  // those held while the peer was behind
   maybe_destroy(c);
 }
 

@@ -1,10 +1,14 @@
 // FETCH: locate whole records in the owning shard's log, answer with a RECORDS
 // header and the segment byte range (zero-copy or copy), or park the request
-// until data arrives (long-poll) or its wait runs out.
+// until data arrives (long-poll) or its wait runs out. A FETCH that follows
+// (codec::fetch_flag_follow) is asked again by the connection's shard from the
+// end of each answer, while the peer keeps up with reading.
 
 #include "broker/shard.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "broker/cached_copy.h"
 #include "broker/log.h"
@@ -28,15 +32,61 @@ void shard::handle_fetch(connection& c, const codec::frame_view& f) {
     return send_error(c, f.header.correlation, error_code::unknown_partition,
                       fmt::format("topic '{}' has partitions 0..{}", q->topic, t->config.partitions - 1));
   }
+  const bool follows = (q->flags & codec::fetch_flag_follow) != 0;
+  if (follows && q->max_wait_ms == 0) {
+    // Each answer would come back at once, empty, and be asked again: a busy loop.
+    return send_error(c, f.header.correlation, error_code::invalid_argument,
+                      "a FETCH that follows needs max_wait_ms > 0 (how long each answer may wait for data)");
+  }
+  // A newer FETCH of a partition ends the follow on it (a consumer that seeks).
+  end_follow(c, q->topic, q->partition);
   forwarded_fetch req{{id_, c.id}, f.header.correlation, std::string(q->topic), q->partition, q->offset,
                       std::max<std::uint32_t>(q->max_bytes, 1), q->max_wait_ms,
                       (q->flags & codec::fetch_flag_by_timestamp) != 0};
-  const unsigned owner = owner_shard(q->topic, q->partition, group_.size());
+  if (follows) c.follows.push_back({req.correlation, req.topic, req.partition, 0, req.max_bytes, req.max_wait_ms, true});
+  route_fetch(std::move(req));
+}
+
+void shard::route_fetch(forwarded_fetch&& req) {
+  const unsigned owner = owner_shard(req.topic, req.partition, group_.size());
   if (owner == id_) {
     fetch_local(req);
   } else {
     send_to(owner, std::move(req));
   }
+}
+
+void shard::end_follow(connection& c, std::string_view topic, std::uint32_t partition) {
+  const auto it = std::find_if(c.follows.begin(), c.follows.end(),
+                               [&](const follow& f) { return f.partition == partition && f.topic == topic; });
+  if (it == c.follows.end()) return;
+  if (it->in_flight) c.ended_follows.push_back(it->correlation);
+  c.follows.erase(it);
+}
+
+// Asks again, from where its last answer ended, every follow of `c` with nothing in
+// flight — unless the peer is behind on reading (the output above half of
+// --max-inflight-bytes): then the send completions that shrink it call this again.
+// Iterative: a local answer comes back inside route_fetch and lands here again.
+void shard::resume_follows(connection& c) {
+  follows_ready_.push_back(c.id);
+  if (resuming_follows_) return;
+  resuming_follows_ = true;
+  while (!follows_ready_.empty()) {
+    connection* k = find(follows_ready_.back());
+    follows_ready_.pop_back();
+    if (k == nullptr || k->closing || k->draining || stopping_) continue;
+    for (std::size_t i = 0; i < k->follows.size(); ++i) {
+      if (k->out_bytes > cfg_.max_inflight_bytes / 2) break;
+      follow& f = k->follows[i];
+      if (f.in_flight) continue;
+      f.in_flight = true;
+      // Data going out to a peer that reads it keeps the connection alive.
+      k->last_activity_ms = now_ms();
+      route_fetch({{id_, k->id}, f.correlation, f.topic, f.partition, f.next_offset, f.max_bytes, f.max_wait_ms});
+    }
+  }
+  resuming_follows_ = false;
 }
 
 void shard::fetch_local(const forwarded_fetch& req) {
@@ -136,7 +186,26 @@ void shard::wake_waiters(const std::string& topic, partition_state& ps, std::uin
 void shard::deliver_fetch(fetch_result&& r) {
   connection* c = find(r.conn);
   if (c == nullptr || c->closing) return;
-  if (r.code != error_code::none) return send_error(*c, r.correlation, r.code, r.message);
+  if (const auto e = std::find(c->ended_follows.begin(), c->ended_follows.end(), r.correlation);
+      e != c->ended_follows.end()) {
+    c->ended_follows.erase(e);  // a follow a newer FETCH ended: its client waits for that one's answers
+    return;
+  }
+  const auto fw = std::find_if(c->follows.begin(), c->follows.end(),
+                               [&](const follow& f) { return f.correlation == r.correlation && f.in_flight; });
+  if (r.code != error_code::none) {
+    if (fw != c->follows.end()) c->follows.erase(fw);  // an ERROR ends a follow
+    return send_error(*c, r.correlation, r.code, r.message);
+  }
+  if (fw != c->follows.end()) {
+    fw->in_flight = false;
+    fw->next_offset = r.header.first_offset + r.header.record_count;
+  }
+  send_records(*c, std::move(r));
+  if (fw != c->follows.end()) resume_follows(*c);
+}
+
+void shard::send_records(connection& c, fetch_result&& r) {
   // A copied slice goes out in one send with its header (the records follow the
   // RECORDS frame on the wire, as spliced ones do).
   std::vector<std::byte> f = std::move(r.copied);
@@ -145,7 +214,7 @@ void shard::deliver_fetch(fetch_result&& r) {
   const auto frame = std::span(f).first<codec::frame_size(codec::records_size)>();
   codec::encode_records(frame.subspan<codec::header_size, codec::records_size>(), r.header);
   codec::seal_frame(frame, opcode::records, r.correlation);
-  send_frame(*c, std::move(f));
+  send_frame(c, std::move(f));
   if (copied || r.header.byte_count == 0) return;
   out_chunk ch;
   ch.k = cfg_.delivery == delivery_mode::zero_copy ? out_chunk::kind::file_splice : out_chunk::kind::file_copy;
@@ -153,7 +222,7 @@ void shard::deliver_fetch(fetch_result&& r) {
   ch.hold = std::move(r.fd);
   ch.pos = r.position;
   ch.len = r.header.byte_count;
-  queue(*c, std::move(ch));
+  queue(c, std::move(ch));
 }
 
 }  // namespace mcp::broker

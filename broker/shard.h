@@ -212,6 +212,10 @@ class shard {
   void retry_dead_letters(std::int64_t now);
   void wake_waiters(const std::string& topic, partition_state& p, std::uint32_t partition);
   void deliver_fetch(fetch_result&& r);
+  void send_records(connection& c, fetch_result&& r);
+  void route_fetch(forwarded_fetch&& req);
+  void end_follow(connection& c, std::string_view topic, std::uint32_t partition);
+  void resume_follows(connection& c);
   void deliver_ack(const forwarded_ack& a);
   void send_error(connection& c, std::uint32_t correlation, codec::error_code code, std::string_view text);
   void send_frame(connection& c, std::vector<std::byte>&& frame);
@@ -271,6 +275,8 @@ class shard {
   std::int64_t next_retention_ms_ = 0;
   std::uint64_t next_conn_id_ = 1;
   bool stopping_ = false;
+  std::vector<std::uint64_t> follows_ready_;  // connections whose follows resume_follows is to ask again
+  bool resuming_follows_ = false;
   std::int64_t stop_deadline_ms_ = 0;
   std::thread thread_;
   friend class shard_group;

@@ -111,7 +111,7 @@ result<fetch_body, errc> decode_fetch(std::span<const std::byte> body) noexcept 
   f.max_wait_ms = load_le<std::uint32_t>(b + 16);
   f.flags = load_le<std::uint16_t>(b + 20);
   const auto topic_len = load_le<std::uint16_t>(b + 22);
-  if ((f.flags & ~fetch_flag_by_timestamp) != 0 || body.size() != fetch_fixed_size + topic_len) return malformed;
+  if ((f.flags & ~(fetch_flag_by_timestamp | fetch_flag_follow)) != 0 || body.size() != fetch_fixed_size + topic_len) return malformed;
   f.topic = view_string(body.subspan(fetch_fixed_size, topic_len));
   if (!is_valid_topic_name(f.topic)) return malformed;
   return f;

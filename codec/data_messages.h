@@ -71,10 +71,15 @@ result<ack_body, errc> decode_ack(std::span<const std::byte> body) noexcept;
 // |12 | 4 | max_bytes    |
 // |16 | 4 | max_wait_ms  | 0: answer at once
 // |20 | 2 | flags        | bit 0 by_timestamp: start at the first record with timestamp >= offset
+//                          | bit 1 follow: after each answer, the broker goes on from its end
 // |22 | 2 | topic_len    | 1..249
 // |24 | n | topic        |
 inline constexpr std::size_t fetch_fixed_size = 24;
 inline constexpr std::uint16_t fetch_flag_by_timestamp = 0x1;
+// A FETCH that stays: the broker answers it like any FETCH, then keeps fetching from
+// where each answer ended (with the same correlation), one request at a time, and
+// only while the connection's unsent output is small (docs/protocol.md "Following").
+inline constexpr std::uint16_t fetch_flag_follow = 0x2;
 struct fetch_body {
   std::uint64_t offset = 0;
   std::uint32_t partition = 0;

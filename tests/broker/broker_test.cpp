@@ -19,6 +19,7 @@
 #include "codec/byte_order.h"
 #include "codec/frame_encoder.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/process_memory.h"
 #include "tools/client/record_frames.h"
 #include "tests/support/bytes.h"
 #include "tests/support/page_cache.h"
@@ -27,6 +28,7 @@ using namespace mcp;
 using mcp::test::as_bytes;
 using mcp::test::as_string;
 using mcp::test::broker_process;
+using mcp::test::rss_kib;
 
 namespace {
 
@@ -496,19 +498,6 @@ TEST_CASE("a broker that stopped has freed its ports when it exits; one started 
   REQUIRE(f.has_value());
   CHECK(f->records.size() == 4);
 }
-
-namespace {
-
-std::uint64_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
-  }
-  return 0;
-}
-
-}  // namespace
 
 TEST_CASE("200 concurrent connections publish and fetch their own records") {
   broker_process b;

@@ -223,11 +223,21 @@ TEST_CASE("whatever random bytes decode to re-encodes to the same bytes") {
   CHECK(decoded > 0);
 }
 
-TEST_CASE("FETCH by timestamp: flag bit 0 round-trips, other flag bits are refused") {
-  const fetch_body f{1700000000000ull, 0, 1024, 0, fetch_flag_by_timestamp, "t"};
+TEST_CASE("FETCH flags: by_timestamp (bit 0) and follow (bit 1) round-trip, other flag bits are refused") {
+  for (const std::uint16_t flags : {fetch_flag_by_timestamp, fetch_flag_follow,
+                                    static_cast<std::uint16_t>(fetch_flag_by_timestamp | fetch_flag_follow)}) {
+    CAPTURE(flags);
+    const fetch_body f{1700000000000ull, 0, 1024, 100, flags, "t"};
+    std::vector<std::byte> b;
+    append_fetch(b, f);
+    CHECK(decode_fetch(b).value() == f);
+  }
+  CHECK(fetch_flag_follow == 0x2);
   std::vector<std::byte> b;
-  append_fetch(b, f);
-  CHECK(decode_fetch(b).value() == f);
-  store_le<std::uint16_t>(b.data() + 20, 0x2);
-  CHECK_FALSE(decode_fetch(b).has_value());
+  append_fetch(b, {1, 0, 1024, 100, 0, "t"});
+  for (int bit = 2; bit < 16; ++bit) {
+    CAPTURE(bit);
+    store_le<std::uint16_t>(b.data() + 20, static_cast<std::uint16_t>(1u << bit));
+    CHECK_FALSE(decode_fetch(b).has_value());
+  }
 }

@@ -63,6 +63,7 @@ struct options {
   // 100-byte messages are ~1.3 MB per connection; the client library's producer
   // allows 32 MiB unacknowledged by default (perf/results.md, "in-flight window").
   unsigned inflight = 128;
+  std::string fetch = "follow";
   std::int64_t linger_us = -1;  // with --rate: how long a batch waits after its first message is due; -1: until full
   std::string durability = "sync";
   // Of the bench topic, so a long run's disk use stays bounded: per partition, -1
@@ -261,6 +262,7 @@ void consume(const options& o, unsigned me, const std::string& host, std::uint16
   if (co.partitions.empty()) return;
   co.client_name = "mcp-bench-consumer";
   co.max_wait_ms = 100;
+  co.follow = o.fetch == "follow";
   auto c = client::consumer::create(co);
   if (!c) return st.error("consumer cannot start: " + c.error().message);
   std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> expected;  // (partition, producer) -> next seq
@@ -388,6 +390,10 @@ int main(int argc, char** argv) {
                  "then; -1: when its last message is due (full batches)")
       ->check(CLI::Range(std::int64_t{-1}, std::int64_t{10'000'000}))
       ->capture_default_str();
+  app.add_option("--fetch", o.fetch,
+                 "how stream consumers fetch: follow (one FETCH per partition the broker keeps answering) | poll "
+                 "(one FETCH per answer)")
+      ->check(CLI::IsMember({"follow", "poll"}));
   app.add_option("--inflight", o.inflight, "unacknowledged batches per connection (the producer's window)")->check(CLI::Range(1u, 1024u));
   app.add_option("--durability", o.durability, "sync | none | interval:MS (topic and embedded broker)");
   app.add_option("--retention-bytes", o.retention_bytes,
@@ -572,7 +578,7 @@ int main(int argc, char** argv) {
         "{%s\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
         "\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"verified\":%s,"
         "\"errors\":%llu,\"params\":{\"producers\":%u,\"consumers\":%u,\"partitions\":%u,\"size\":%zu,\"batch\":%u,"
-        "\"rate\":%.0f,\"linger_us\":%lld,\"durability\":\"%s\",\"retention_bytes\":%lld,\"segment_bytes\":%lld,"
+        "\"rate\":%.0f,\"linger_us\":%lld,\"fetch\":\"%s\",\"durability\":\"%s\",\"retention_bytes\":%lld,\"segment_bytes\":%lld,"
         "\"embedded\":%s%s}}\n",
         group_keys.c_str(), static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct), pub_rate,
         e2e_rate, mb,
@@ -580,7 +586,7 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
         static_cast<unsigned long long>(all.max()), verified ? "true" : "false",
         static_cast<unsigned long long>(st.errors.load()), o.producers, o.consumers, o.partitions, o.size, o.batch, o.rate,
-        static_cast<long long>(o.linger_us), o.durability.c_str(), static_cast<long long>(o.retention_bytes),
+        static_cast<long long>(o.linger_us), o.fetch.c_str(), o.durability.c_str(), static_cast<long long>(o.retention_bytes),
         static_cast<long long>(o.segment_bytes), o.embedded ? "true" : "false", group_params.c_str());
   }
   return verified ? 0 : 1;

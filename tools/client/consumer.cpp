@@ -23,7 +23,11 @@ struct cursor {
   std::uint64_t next_offset = 0;      // valid unless by_time
   bool by_time = false;               // the next FETCH asks by timestamp
   std::int64_t timestamp_ms = 0;
-  std::uint32_t outstanding = 0;      // correlation of the FETCH on the wire, 0: none
+  std::uint32_t outstanding = 0;      // correlation of the FETCH on the wire (or followed), 0: none
+  // FETCHes a seek superseded: their answers, still on the way, are read and
+  // dropped, until the first answer to the FETCH sent after the seek (a broker
+  // answers in order and ends a followed FETCH when a newer one of its partition comes).
+  std::vector<std::uint32_t> retired;
 };
 
 // Where in a batch's buffer one FETCH answer's records lie.
@@ -41,7 +45,6 @@ struct consumer::state {
   topic_route route;
   std::vector<cursor> cursors;
   std::vector<std::optional<connection>> conns;  // per shard
-  std::vector<std::uint32_t> stale;               // FETCHes sent before a seek: their answers are dropped
   std::optional<client_error> deferred;           // reported by the next poll, after the records before it
   bool connected = false;
   std::uint32_t next_corr = 1u << 16;
@@ -69,8 +72,10 @@ struct consumer::state {
 
   void disconnect() {
     conns.clear();
-    stale.clear();
-    for (auto& c : cursors) c.outstanding = 0;
+    for (auto& c : cursors) {
+      c.outstanding = 0;
+      c.retired.clear();
+    }
     connected = false;
   }
 
@@ -99,6 +104,8 @@ struct consumer::state {
     return {};
   }
 
+  bool following() const noexcept { return opts.follow && opts.max_wait_ms > 0; }
+
   result<void> send_fetches(std::uint32_t max_wait_ms) {
     std::vector<std::byte> body;
     std::vector<std::byte> frame;
@@ -107,8 +114,13 @@ struct consumer::state {
       body.clear();
       frame.clear();
       const std::uint64_t at = c.by_time ? static_cast<std::uint64_t>(c.timestamp_ms) : c.next_offset;
-      codec::append_fetch(body, {at, c.partition, opts.max_bytes, max_wait_ms,
-                                 c.by_time ? codec::fetch_flag_by_timestamp : std::uint16_t{0}, opts.topic});
+      std::uint16_t flags = c.by_time ? codec::fetch_flag_by_timestamp : std::uint16_t{0};
+      // A followed FETCH outlives this poll: it waits the full max_wait_ms each time.
+      if (following()) {
+        flags |= codec::fetch_flag_follow;
+        max_wait_ms = opts.max_wait_ms;
+      }
+      codec::append_fetch(body, {at, c.partition, opts.max_bytes, max_wait_ms, flags, opts.topic});
       const auto corr = next_corr++;
       codec::append_frame(frame, codec::opcode::fetch, corr, body);
       if (auto s = conns[route.shard_of[c.partition]]->send_bytes(frame); !s) return s;
@@ -121,15 +133,16 @@ struct consumer::state {
   result<std::uint32_t> on_frame(connection& conn, const codec::frame_view& f, byte_buffer& out,
                                  std::vector<piece>& pieces) {
     const std::uint32_t corr = f.header.correlation;
-    const auto st = std::find(stale.begin(), stale.end(), corr);
-    const bool dropped = st != stale.end();
-    if (dropped) stale.erase(st);
     cursor* c = nullptr;
+    bool dropped = false;
     for (auto& k : cursors) {
       if (k.outstanding == corr) c = &k;
+      dropped = dropped || std::find(k.retired.begin(), k.retired.end(), corr) != k.retired.end();
     }
     if (c == nullptr && !dropped) return 0;  // not ours: nothing of this connection asked for it
-    if (c != nullptr) c->outstanding = 0;
+    // A followed FETCH stays on the wire until an ERROR ends it.
+    if (c != nullptr && (!following() || f.header.op == codec::opcode::error)) c->outstanding = 0;
+    if (c != nullptr) c->retired.clear();
     if (f.header.op == codec::opcode::error) {
       if (dropped) return 0;
       auto e = error_from(owned_frame{f.header, {f.body.begin(), f.body.end()}});
@@ -305,7 +318,7 @@ result<void> consumer::seek(std::uint32_t partition, start_position where) {
     }
   }
   if (c->outstanding != 0) {
-    s_->stale.push_back(c->outstanding);
+    c->retired.push_back(c->outstanding);
     c->outstanding = 0;
   }
   return s_->place(*c, where, s_->route);

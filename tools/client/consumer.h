@@ -48,6 +48,10 @@ struct consumer_options {
   std::uint32_t max_wait_ms = 500;           // long poll: how long the broker holds a FETCH at the end of the log
   std::uint32_t max_bytes = 1 << 20;         // per partition per FETCH
   std::uint32_t connect_timeout_ms = 2000;
+  // One FETCH per partition that the broker keeps answering as records arrive
+  // (codec::fetch_flag_follow: a push, no round trip per answer), instead of one
+  // FETCH per answer. Needs max_wait_ms > 0 (it is then plain FETCHes).
+  bool follow = true;
 };
 
 // A received record: the record's own fields (views into the batch's buffer) and its partition.

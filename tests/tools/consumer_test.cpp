@@ -240,3 +240,46 @@ TEST_CASE("shard-aware: the route sends each partition to its owning shard's own
   CHECK(r->log_end[5] == 3);
   CHECK(r->log_start[5] == 0);
 }
+
+TEST_CASE("seek moves one partition back, forward or to a timestamp; following or polling, nothing of before comes after") {
+  broker_process b;
+  mcp::test::create_topic(b, "sk", 2);
+  const std::int64_t ts0 = 1'700'000'000'000;
+  publish(b, "sk", 0, {"a0", "a1", "a2", "a3", "a4", "a5"}, ts0);
+  publish(b, "sk", 1, {"b0", "b1"});
+  auto opts = mcp::test::consumer_opts(b, "sk");
+  bool follow = true;
+  SUBCASE("following") { follow = true; }
+  SUBCASE("polling") { follow = false; }
+  CAPTURE(follow);
+  opts.follow = follow;
+  auto c = client::consumer::create(opts);
+  REQUIRE(c.has_value());
+  std::multiset<std::string> first;
+  for (const auto& v : take(*c, 8)) first.insert(v);
+  CHECK(first == std::multiset<std::string>{"a0", "a1", "a2", "a3", "a4", "a5", "b0", "b1"});
+  CHECK(c->position(0) == 6u);
+
+  // Back to offset 2 of partition 0, while its FETCH is on the wire.
+  REQUIRE(c->seek(0, client::start_position::at_offset(2)).has_value());
+  CHECK(c->position(0) == 2u);
+  CHECK(take(*c, 4) == std::vector<std::string>{"a2", "a3", "a4", "a5"});
+  // Forward past what is there, then records arrive: only the new ones come.
+  REQUIRE(c->seek(0, client::start_position::latest()).has_value());
+  CHECK(c->position(0) == 6u);
+  publish(b, "sk", 0, {"a6"});
+  publish(b, "sk", 1, {"b2"});
+  std::multiset<std::string> next;
+  for (const auto& v : take(*c, 2)) next.insert(v);
+  CHECK(next == std::multiset<std::string>{"a6", "b2"});
+  // To a timestamp, twice in a row before any poll: the last one counts.
+  REQUIRE(c->seek(0, client::start_position::at_offset(0)).has_value());
+  REQUIRE(c->seek(0, client::start_position::at_time(ts0 + 4)).has_value());
+  CHECK(take(*c, 3) == std::vector<std::string>{"a4", "a5", "a6"});
+  CHECK(c->position(0) == 7u);
+  // Nothing else is on its way.
+  auto rest = c->poll(300ms);
+  REQUIRE(rest.has_value());
+  CHECK(rest->empty());
+  CHECK(c->seek(5, client::start_position::earliest()).error().code == mcp::codec::error_code::unknown_partition);
+}

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 
 #include "broker/cached_copy.h"
 #include "broker/log.h"
@@ -206,22 +207,30 @@ void shard::deliver_fetch(fetch_result&& r) {
 }
 
 void shard::send_records(connection& c, fetch_result&& r) {
-  // A copied slice goes out in one send with its header (the records follow the
-  // RECORDS frame on the wire, as spliced ones do).
-  std::vector<std::byte> f = std::move(r.copied);
-  const bool copied = !f.empty();
-  if (!copied) f.resize(codec::frame_size(codec::records_size));
-  const auto frame = std::span(f).first<codec::frame_size(codec::records_size)>();
-  codec::encode_records(frame.subspan<codec::header_size, codec::records_size>(), r.header);
-  codec::seal_frame(frame, opcode::records, r.correlation);
+  std::array<std::byte, codec::records_size> body{};
+  codec::encode_records(body, r.header);
+  send_run(c, opcode::records, r.correlation, body, std::move(r.copied), std::move(r.fd), r.position,
+           r.header.byte_count);
+}
+
+void shard::send_run(connection& c, opcode op, std::uint32_t correlation, std::span<const std::byte> body,
+                     std::vector<std::byte>&& copied, owned_fd&& fd, std::uint64_t position, std::uint64_t bytes) {
+  // A copied run goes out in one send with its header frame, which it has room
+  // for at its front (the records follow the header on the wire, as spliced ones do).
+  std::vector<std::byte> f = std::move(copied);
+  const std::size_t header_frame = codec::frame_size(body.size());
+  const bool was_copied = !f.empty();
+  if (!was_copied) f.resize(header_frame);
+  std::copy(body.begin(), body.end(), f.begin() + codec::header_size);
+  codec::seal_frame(std::span(f).first(header_frame), op, correlation);
   send_frame(c, std::move(f));
-  if (copied || r.header.byte_count == 0) return;
+  if (was_copied || bytes == 0) return;
   out_chunk ch;
   ch.k = cfg_.delivery == delivery_mode::zero_copy ? out_chunk::kind::file_splice : out_chunk::kind::file_copy;
-  ch.fd = r.fd.get();
-  ch.hold = std::move(r.fd);
-  ch.pos = r.position;
-  ch.len = r.header.byte_count;
+  ch.fd = fd.get();
+  ch.hold = std::move(fd);
+  ch.pos = position;
+  ch.len = bytes;
   queue(c, std::move(ch));
 }
 

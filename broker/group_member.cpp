@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
 #include "broker/log.h"
 #include "broker/shard.h"
 #include "broker/shard_group.h"
@@ -184,23 +186,10 @@ void shard::on_leases(group_leases&& l) {
   connection* c = find(s.conn);
   if (c != nullptr && !c->closing) {
     for (auto& sl : l.slices) {
-      // A copied run goes out in one send with its DELIVERY frame (fetch_handler.cpp).
-      std::vector<std::byte> f = std::move(sl.copied);
-      const bool copied = !f.empty();
-      if (!copied) f.resize(codec::frame_size(codec::delivery_size));
-      const auto frame = std::span(f).first<codec::frame_size(codec::delivery_size)>();
-      codec::encode_delivery(frame.subspan<codec::header_size, codec::delivery_size>(),
-                             {sl.first, sl.partition, sl.count, static_cast<std::uint32_t>(sl.bytes), s.id, sl.deliveries});
-      codec::seal_frame(frame, opcode::delivery, s.id);
-      send_frame(*c, std::move(f));
-      if (copied) continue;
-      out_chunk ch;
-      ch.k = cfg_.delivery == delivery_mode::zero_copy ? out_chunk::kind::file_splice : out_chunk::kind::file_copy;
-      ch.fd = sl.fd.get();
-      ch.hold = std::move(sl.fd);
-      ch.pos = sl.position;
-      ch.len = sl.bytes;
-      queue(*c, std::move(ch));
+      std::array<std::byte, codec::delivery_size> body{};
+      codec::encode_delivery(body, {sl.first, sl.partition, sl.count, static_cast<std::uint32_t>(sl.bytes), s.id,
+                                    sl.deliveries});
+      send_run(*c, opcode::delivery, s.id, body, std::move(sl.copied), std::move(sl.fd), sl.position, sl.bytes);
     }
   }
   maybe_pull(s);

@@ -213,6 +213,12 @@ class shard {
   void wake_waiters(const std::string& topic, partition_state& p, std::uint32_t partition);
   void deliver_fetch(fetch_result&& r);
   void send_records(connection& c, fetch_result&& r);
+  // A header frame (`body` sealed with `op`) and the run of `bytes` record bytes that
+  // follows it: one send when the run was copied from the page cache (`copied`,
+  // broker/cached_copy.h, with room for the header frame at its front), else the
+  // header and then the file range of `fd` (zero-copy or copy delivery).
+  void send_run(connection& c, codec::opcode op, std::uint32_t correlation, std::span<const std::byte> body,
+                std::vector<std::byte>&& copied, owned_fd&& fd, std::uint64_t position, std::uint64_t bytes);
   void route_fetch(forwarded_fetch&& req);
   void end_follow(connection& c, std::string_view topic, std::uint32_t partition);
   void resume_follows(connection& c);

@@ -63,7 +63,7 @@ struct options {
   // 100-byte messages are ~1.3 MB per connection; the client library's producer
   // allows 32 MiB unacknowledged by default (perf/results.md, "in-flight window").
   unsigned inflight = 128;
-  std::string fetch = "follow";
+  std::string fetch = "poll";
   std::int64_t linger_us = -1;  // with --rate: how long a batch waits after its first message is due; -1: until full
   std::string durability = "sync";
   // Of the bench topic, so a long run's disk use stays bounded: per partition, -1

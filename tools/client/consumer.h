@@ -50,8 +50,12 @@ struct consumer_options {
   std::uint32_t connect_timeout_ms = 2000;
   // One FETCH per partition that the broker keeps answering as records arrive
   // (codec::fetch_flag_follow: a push, no round trip per answer), instead of one
-  // FETCH per answer. Needs max_wait_ms > 0 (it is then plain FETCHes).
-  bool follow = true;
+  // FETCH per answer. Needs max_wait_ms > 0 (it is then plain FETCHes). Off by
+  // default: the broker then answers each append on its own, and a consumer that
+  // falls behind gets many small answers instead of a few large ones (half the
+  // flat-out throughput in mcp-bench, docs/client.md); for a consumer that keeps
+  // up and wants fewer round trips.
+  bool follow = false;
 };
 
 // A received record: the record's own fields (views into the batch's buffer) and its partition.

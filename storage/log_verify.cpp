@@ -12,6 +12,7 @@
 #include "codec/frame_format.h"
 #include "codec/record_format.h"
 #include "storage/log_format.h"
+#include "storage/recovery_point.h"
 #include "storage/segment.h"
 #include "storage/segment_index.h"
 #include "storage/time_index.h"
@@ -145,7 +146,17 @@ std::vector<fs::path> find_partitions(const fs::path& root) {
   return out;
 }
 
-verify_report verify_partition(const fs::path& dir) { return walk(dir, {}, true); }
+verify_report verify_partition(const fs::path& dir) {
+  verify_report rep = walk(dir, {}, true);
+  const auto bases = segment_bases(dir);
+  if (auto p = read_recovery_point(dir); !p) {
+    rep.recovery_point = p.error().message;
+  } else if (*p && !bases.empty() && **p > bases.back()) {
+    rep.recovery_point = fmt::format("{}: names offset {}, past the last segment (base {})",
+                                     (dir / recovery_point_name).string(), **p, bases.back());
+  }
+  return rep;
+}
 
 std::string for_each_record(const fs::path& dir, const std::function<void(const codec::record_view&)>& fn) {
   const auto rep = walk(dir, [&fn](std::uint64_t, const codec::record_view& rec, std::int64_t) { fn(rec); }, false);

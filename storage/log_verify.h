@@ -22,14 +22,18 @@ struct verify_report {
   std::string problem;
   // A torn tail of the last segment: not corruption (recovery truncates it), said apart.
   std::string torn_tail;
+  // A recovery-point file (storage/recovery_point.h) that is damaged or names a
+  // segment past the last: not data lost (the next open validates every segment
+  // and writes it again), said apart.
+  std::string recovery_point;
 };
 
 // Partition directories under `root` (root itself if it holds segments), sorted.
 std::vector<std::filesystem::path> find_partitions(const std::filesystem::path& root);
 
 // Checks every segment of one partition directory: every frame, CRC, record
-// layout, offset continuity inside and across segments, and every index and
-// time-index entry.
+// layout, offset continuity inside and across segments, every index and
+// time-index entry, and the recovery point.
 verify_report verify_partition(const std::filesystem::path& dir);
 
 // Calls `fn` for every valid record of the partition, in offset order; stops at

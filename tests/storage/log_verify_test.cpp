@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "storage/partition_log.h"
+#include "storage/recovery_point.h"
 #include "storage/sync_file_io.h"
 #include "tests/support/record_batch.h"
 #include "tests/support/temp_dir.h"
@@ -121,5 +122,30 @@ TEST_CASE("a batch missing its last record is a torn tail: at the end of the log
     const auto rep = verify_partition(dir.path());
     CHECK(rep.problem.empty());
     CHECK(rep.torn_tail.find("ends at offset 4 but the next segment starts at 24") != std::string::npos);
+  }
+}
+
+TEST_CASE("verify reports a damaged recovery point, or one past the last segment, apart from corruption") {
+  mcp::test::temp_dir dir;
+  fill(dir.path(), 30);
+  CHECK(verify_partition(dir.path()).recovery_point.empty());
+  const fs::path point = dir.path() / recovery_point_name;
+  SUBCASE("damaged") {
+    flip(point, 10);
+    const auto rep = verify_partition(dir.path());
+    CHECK(rep.problem.empty());
+    CHECK(rep.recovery_point.find("CRC mismatch") != std::string::npos);
+    CHECK(rep.recovery_point.find(point.string()) != std::string::npos);
+  }
+  SUBCASE("past the last segment") {
+    const auto bytes = encode_recovery_point(1'000'000);
+    std::ofstream(point, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const auto rep = verify_partition(dir.path());
+    CHECK(rep.problem.empty());
+    CHECK(rep.recovery_point.find("past the last segment") != std::string::npos);
+  }
+  SUBCASE("absent (a log from before the file): nothing to say") {
+    fs::remove(point);
+    CHECK(verify_partition(dir.path()).recovery_point.empty());
   }
 }

@@ -61,6 +61,11 @@ int log_verify(const std::string& root) {
       std::printf("  torn tail (not corruption: the broker truncates it when it opens the log): %s\n",
                   rep.torn_tail.c_str());
     }
+    if (!rep.recovery_point.empty()) {
+      std::printf("  recovery point (no data lost: the broker's next open validates every segment and writes it "
+                  "again): %s\n",
+                  rep.recovery_point.c_str());
+    }
   }
   return rc;
 }

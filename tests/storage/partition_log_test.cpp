@@ -474,10 +474,11 @@ TEST_CASE("nowait reads: a locate over bytes not in the page cache is would_bloc
   }
   // Readahead started by earlier reads (a nowait miss starts one too; read_ahead_kb
   // can be MiBs) may refill the cache after an eviction: evict and try again.
+  // A loaded machine (a CI run) can keep readahead going for a while: up to ~3 s of tries.
   const auto when_cold = [&](auto read) {
     auto r = read();
-    for (int tries = 0; tries < 20 && r; ++tries) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int tries = 0; tries < 60 && r; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(tries < 20 ? 20 : 100));
       REQUIRE(mcp::test::evict_file(fd));
       r = read();
     }

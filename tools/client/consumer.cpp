@@ -134,17 +134,26 @@ struct consumer::state {
                                  std::vector<piece>& pieces) {
     const std::uint32_t corr = f.header.correlation;
     cursor* c = nullptr;
-    bool dropped = false;
     for (auto& k : cursors) {
-      if (k.outstanding == corr) c = &k;
-      dropped = dropped || std::find(k.retired.begin(), k.retired.end(), corr) != k.retired.end();
+      if (k.outstanding == corr) {
+        c = &k;
+        continue;
+      }
+      // A plain FETCH a seek superseded is answered exactly once, and maybe after
+      // the FETCH that replaced it (a parked long poll): forget it at its answer.
+      // A followed one may send several, all before the new FETCH's first answer.
+      const auto r = std::find(k.retired.begin(), k.retired.end(), corr);
+      if (r != k.retired.end() && !following()) k.retired.erase(r);
     }
-    if (c == nullptr && !dropped) return 0;  // not ours: nothing of this connection asked for it
+    // Anything else that is not a live answer is read past and dropped: a superseded
+    // FETCH's, or one nothing here asked for (its records must still be read off the
+    // stream, or they would be taken for frames).
+    const bool dropped = c == nullptr;
+    if (dropped && f.header.op != codec::opcode::records) return 0;
     // A followed FETCH stays on the wire until an ERROR ends it.
     if (c != nullptr && (!following() || f.header.op == codec::opcode::error)) c->outstanding = 0;
-    if (c != nullptr) c->retired.clear();
+    if (c != nullptr && following()) c->retired.clear();
     if (f.header.op == codec::opcode::error) {
-      if (dropped) return 0;
       auto e = error_from(owned_frame{f.header, {f.body.begin(), f.body.end()}});
       e.message = fmt::format("topic '{}' partition {}: {}", opts.topic, c->partition, e.message);
       return unexpected{e};

@@ -10,10 +10,10 @@
 
 #include <cstdint>
 #include <deque>
-#include <string>
 #include <vector>
 
 #include "broker/io/ring.h"
+#include "broker/messages.h"
 #include "broker/owned_fd.h"
 #include "codec/frame_decoder.h"
 
@@ -22,15 +22,10 @@ namespace mcp::broker {
 class shard;
 
 // A FETCH with the follow flag that this connection keeps open: the broker asks
-// the partition's owner again from `next_offset` each time an answer has gone
-// out (broker/fetch_handler.cpp). At most one request of it is in flight.
+// the partition's owner again with `next` (moved on to where each answer ended,
+// broker/fetch_handler.cpp). At most one request of it is in flight.
 struct follow {
-  std::uint32_t correlation = 0;
-  std::string topic;
-  std::uint32_t partition = 0;
-  std::uint64_t next_offset = 0;
-  std::uint32_t max_bytes = 0;
-  std::uint32_t max_wait_ms = 0;
+  forwarded_fetch next;
   bool in_flight = false;  // its request is at the owner (or its answer on the way back)
 };
 

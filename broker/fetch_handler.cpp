@@ -44,7 +44,7 @@ void shard::handle_fetch(connection& c, const codec::frame_view& f) {
   forwarded_fetch req{{id_, c.id}, f.header.correlation, std::string(q->topic), q->partition, q->offset,
                       std::max<std::uint32_t>(q->max_bytes, 1), q->max_wait_ms,
                       (q->flags & codec::fetch_flag_by_timestamp) != 0};
-  if (follows) c.follows.push_back({req.correlation, req.topic, req.partition, 0, req.max_bytes, req.max_wait_ms, true});
+  if (follows) c.follows.push_back({req, true});
   route_fetch(std::move(req));
 }
 
@@ -59,9 +59,9 @@ void shard::route_fetch(forwarded_fetch&& req) {
 
 void shard::end_follow(connection& c, std::string_view topic, std::uint32_t partition) {
   const auto it = std::find_if(c.follows.begin(), c.follows.end(),
-                               [&](const follow& f) { return f.partition == partition && f.topic == topic; });
+                               [&](const follow& f) { return f.next.partition == partition && f.next.topic == topic; });
   if (it == c.follows.end()) return;
-  if (it->in_flight) c.ended_follows.push_back(it->correlation);
+  if (it->in_flight) c.ended_follows.push_back(it->next.correlation);
   c.follows.erase(it);
 }
 
@@ -84,7 +84,7 @@ void shard::resume_follows(connection& c) {
       f.in_flight = true;
       // Data going out to a peer that reads it keeps the connection alive.
       k->last_activity_ms = now_ms();
-      route_fetch({{id_, k->id}, f.correlation, f.topic, f.partition, f.next_offset, f.max_bytes, f.max_wait_ms});
+      route_fetch(forwarded_fetch(f.next));
     }
   }
   resuming_follows_ = false;
@@ -193,14 +193,16 @@ void shard::deliver_fetch(fetch_result&& r) {
     return;
   }
   const auto fw = std::find_if(c->follows.begin(), c->follows.end(),
-                               [&](const follow& f) { return f.correlation == r.correlation && f.in_flight; });
+                               [&](const follow& f) { return f.next.correlation == r.correlation && f.in_flight; });
   if (r.code != error_code::none) {
     if (fw != c->follows.end()) c->follows.erase(fw);  // an ERROR ends a follow
     return send_error(*c, r.correlation, r.code, r.message);
   }
   if (fw != c->follows.end()) {
     fw->in_flight = false;
-    fw->next_offset = r.header.first_offset + r.header.record_count;
+    // By offset from here on: a timestamp is resolved by the first answer only.
+    fw->next.offset = r.header.first_offset + r.header.record_count;
+    fw->next.by_timestamp = false;
   }
   send_records(*c, std::move(r));
   if (fw != c->follows.end()) resume_follows(*c);

@@ -78,19 +78,28 @@ class bench_io final : public storage::file_io {
   }
   // The benchmark applies no retention; a removal runs at once, reported at the next poll.
   void remove(const char* path, storage::io_callback* cb) override { local_.push_back({cb, ::unlink(path) == 0 ? 0 : -errno}); }
-  // Delivers finished operations on the calling thread; waits briefly for a sync if nothing else.
+  // Like the broker's ring, after the completions at hand (those of the writes
+  // issued since the last poll), before waiting.
+  void defer(storage::io_callback* cb) override { deferred_.push_back(cb); }
+  // Delivers finished operations on the calling thread, as the broker's ring
+  // dispatches a batch of completions: the writes issued since the last poll,
+  // then deferred calls, then syncs the helper finished. Waits briefly for a
+  // sync only if it delivered nothing else.
   void poll(bool wait) {
+    std::vector<done> mine;
+    mine.swap(local_);
+    for (auto& d : mine) d.cb->io_done(d.res);
+    std::vector<storage::io_callback*> later;
+    later.swap(deferred_);
+    for (auto* cb : later) cb->io_done(0);
     std::vector<done> ready;
     {
       std::unique_lock lk(mu_);
-      if (wait && local_.empty() && finished_.empty()) {
+      if (wait && mine.empty() && later.empty() && local_.empty() && deferred_.empty() && finished_.empty()) {
         cv_done_.wait_for(lk, std::chrono::milliseconds(5), [this] { return !finished_.empty(); });
       }
       ready.swap(finished_);
     }
-    std::vector<done> mine;
-    mine.swap(local_);
-    for (auto& d : mine) d.cb->io_done(d.res);
     for (auto& d : ready) d.cb->io_done(d.res);
   }
 
@@ -118,6 +127,7 @@ class bench_io final : public storage::file_io {
     }
   }
   std::vector<done> local_;
+  std::vector<storage::io_callback*> deferred_;
   std::mutex mu_;
   std::condition_variable cv_, cv_done_;
   std::deque<sync_req> sync_queue_;

@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
     : dir_(std::move(dir)), opts_(opts), io_(io) {
   sync_.log = this;
+  sync_kick_.log = this;
   index_batch_cb_.log = this;
   removal_cb_.log = this;
   writeback_cb_.log = this;
@@ -34,7 +35,7 @@ partition_log::partition_log(fs::path dir, const log_options& opts, file_io& io)
 partition_log::~partition_log() {
   // A log is destroyed only when its backend is idle (the sync backend always is).
   assert(pending_.empty() && !sync_in_flight_ && !removal_in_flight_ && writebacks_ == 0 && seals_.empty() &&
-         !point_.in_flight);
+         !point_.in_flight && !sync_kick_.pending);
   if (dir_fd_ >= 0) ::close(dir_fd_);
   if (point_.fd >= 0) ::close(point_.fd);
 }
@@ -506,6 +507,17 @@ void partition_log::start_sync() noexcept {
   for (const int fd : fds) io_.datasync(fd, &sync_);
 }
 
+void partition_log::request_sync() noexcept {
+  if (sync_kick_.pending || sync_in_flight_ || dirty_fds_.empty() || written_next_ <= synced_next_) return;
+  sync_kick_.pending = true;
+  io_.defer(&sync_kick_);  // may call back inside (the sync backend)
+}
+
+void partition_log::sync_kick::io_done(int) noexcept {
+  pending = false;
+  if (!log->failed_) log->start_sync();
+}
+
 void partition_log::tick(std::int64_t now_ms) {
   write_indexes();
   if (opts_.level.level == durability::kind::interval && !failed_ &&
@@ -545,7 +557,7 @@ void partition_log::advance_once() noexcept {
   }
   start_seals();
   const bool sync_level = opts_.level.level == durability::kind::sync;
-  if (sync_level && !failed_) start_sync();
+  if (sync_level && !failed_) request_sync();
 
   const std::uint64_t complete_below = sync_level ? synced_next_ : written_next_;
   while (!pending_.empty()) {

@@ -163,7 +163,7 @@ class partition_log {
   // No write, sync or file removal in flight.
   bool idle() const noexcept {
     return pending_.empty() && !sync_in_flight_ && index_writes_ == 0 && !removal_in_flight_ && writebacks_ == 0 &&
-           seals_.empty() && !point_.in_flight;
+           seals_.empty() && !point_.in_flight && !sync_kick_.pending;
   }
   // The recovery point durably stored (storage/recovery_point.h): every segment
   // below this base offset is synced whole. It rises as seals and sync rounds
@@ -194,6 +194,13 @@ class partition_log {
     partition_log* log = nullptr;
     unsigned outstanding = 0;
     int err = 0;
+    void io_done(int res) noexcept override;
+  };
+  // `sync`: the next round starts through file_io::defer, after the completions
+  // at hand, so every write that completed in the same batch joins it.
+  struct sync_kick final : io_callback {
+    partition_log* log = nullptr;
+    bool pending = false;
     void io_done(int res) noexcept override;
   };
   // The sealing fdatasync of a rolled segment (levels none and interval). It is
@@ -244,6 +251,7 @@ class partition_log {
   void advance() noexcept;
   void advance_once() noexcept;
   void start_sync() noexcept;
+  void request_sync() noexcept;
   void start_removals() noexcept;
   void start_seals() noexcept;
   void note_written(int fd, std::uint64_t end_pos) noexcept;
@@ -262,6 +270,7 @@ class partition_log {
   std::vector<int> dirty_fds_;  // written since their last sync round started (the directory after a roll)
   int dir_fd_ = -1;             // the log's directory, for syncing new segments' names
   sync_round sync_;
+  sync_kick sync_kick_;
   std::list<seal_sync> seals_;  // a list: each is the callback of its sync, so it must not move
   unsigned index_writes_ = 0;
   index_batch index_batch_cb_;

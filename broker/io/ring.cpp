@@ -123,6 +123,7 @@ void ring::enable() {
 
 unsigned ring::run_once(unsigned wait_nr, std::uint64_t timeout_ns) {
   io_uring_cqe* cqe = nullptr;
+  if (!after_batch_.empty()) wait_nr = 0;
   if (wait_nr > 0) {
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(timeout_ns / 1'000'000'000);
@@ -141,6 +142,10 @@ unsigned ring::run_once(unsigned wait_nr, std::uint64_t timeout_ns) {
     if (cqe->user_data != 0) completion_of(cqe->user_data)->complete(cqe->res, cqe->flags);
   }
   io_uring_cq_advance(&ring_, handled);
+  running_.swap(after_batch_);  // those queued while these run wait for the next dispatch
+  for (io_completion* c : running_) c->complete(0, 0);
+  handled += static_cast<unsigned>(running_.size());
+  running_.clear();
   return handled;
 }
 

@@ -80,6 +80,10 @@ class ring {
 
   // Submits queued SQEs without waiting.
   void submit();
+  // Runs c->complete(0, 0) at the end of the next dispatch (of the current one
+  // when called from a completion), once every CQE it found has been handled.
+  // run_once does not wait while one is queued.
+  void after_batch(io_completion* c) { after_batch_.push_back(c); }
 
   // Enables a ring created with start_disabled; call on the thread that will use it.
   void enable();
@@ -91,6 +95,8 @@ class ring {
  private:
   io_uring ring_{};
   unsigned setup_flags_ = 0;
+  std::vector<io_completion*> after_batch_;
+  std::vector<io_completion*> running_;  // the batch's, while they run (kept for its capacity)
 };
 
 }  // namespace mcp::broker::io

@@ -136,6 +136,17 @@ void uring_file_io::remove(const char* path, storage::io_callback* cb) {
   single_op(-1, cb, [path](io_uring_sqe* sqe) { io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0); });
 }
 
+void uring_file_io::defer(storage::io_callback* cb) {
+  if (deferred_.calls.empty()) ring_.after_batch(&deferred_);
+  deferred_.calls.push_back(cb);
+}
+
+void uring_file_io::deferred_calls::complete(int, std::uint32_t) noexcept {
+  running.swap(calls);  // a callback may defer again: that one waits for the next dispatch
+  for (storage::io_callback* cb : running) cb->io_done(0);
+  running.clear();
+}
+
 void uring_file_io::op::complete(int res, std::uint32_t) noexcept {
   // Submitted long ago: nothing may join it any more (a resubmission below gets a new SQE).
   std::erase(owner->open_, this);

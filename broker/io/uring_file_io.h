@@ -35,9 +35,11 @@ class uring_file_io final : public storage::file_io {
   void datasync(int fd, storage::io_callback* cb) override;
   void start_writeback(int fd, std::uint64_t pos, std::uint64_t len, storage::io_callback* cb) override;
   void remove(const char* path, storage::io_callback* cb) override;
+  // Runs at the end of the ring's current (or next) dispatch of completions.
+  void defer(storage::io_callback* cb) override;
 
   // Operations submitted and not yet completed (a coalesced write counts once).
-  unsigned in_flight() const noexcept { return in_flight_; }
+  unsigned in_flight() const noexcept { return in_flight_ + static_cast<unsigned>(deferred_.calls.size()); }
   // Writes that joined an earlier write's SQE instead of taking their own.
   std::uint64_t writes_coalesced() const noexcept { return coalesced_; }
 
@@ -56,6 +58,12 @@ class uring_file_io final : public storage::file_io {
     unsigned sqe_seq = 0;  // the SQE's position in the submission queue
     void complete(int res, std::uint32_t flags) noexcept override;
   };
+  // The deferred callbacks of one dispatch: registered with the ring once for all.
+  struct deferred_calls final : io_completion {
+    std::vector<storage::io_callback*> calls;
+    std::vector<storage::io_callback*> running;
+    void complete(int res, std::uint32_t flags) noexcept override;
+  };
   op* take();
   void give_back(op* o) noexcept;
   void submit_write(op* o);
@@ -70,6 +78,7 @@ class uring_file_io final : public storage::file_io {
   std::vector<op*> open_;  // writes whose SQE may still be waiting in the queue
   unsigned in_flight_ = 0;
   std::uint64_t coalesced_ = 0;
+  deferred_calls deferred_;
 };
 
 }  // namespace mcp::broker::io

@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,43 @@ TEST_CASE("a NOP completes through its completion object") {
   CHECK(r.run_once(1, 1'000'000'000) == 1);
   REQUIRE(rec.results.size() == 1);
   CHECK(rec.results[0] == 0);
+}
+
+TEST_CASE("after_batch runs once the batch's CQEs are handled, and run_once does not wait while one is queued") {
+  ring r({.entries = 8}, probe_features());
+  std::vector<std::string> order;
+  struct named final : io_completion {
+    named(std::vector<std::string>& o, std::string n) : order(o), name(std::move(n)) {}
+    std::vector<std::string>& order;
+    std::string name;
+    void complete(int, std::uint32_t) noexcept override { order.push_back(name); }
+  };
+  named nop1(order, "nop1"), nop2(order, "nop2"), late(order, "after");
+  // Queued from within the batch's first completion: it still runs after the second.
+  struct queuer final : io_completion {
+    queuer(ring& rr, io_completion& t, std::vector<std::string>& o) : r(rr), then(t), order(o) {}
+    ring& r;
+    io_completion& then;
+    std::vector<std::string>& order;
+    void complete(int, std::uint32_t) noexcept override {
+      order.push_back("nop0");
+      r.after_batch(&then);
+    }
+  } first(r, late, order);
+  for (io_completion* c : std::initializer_list<io_completion*>{&first, &nop1, &nop2}) {
+    io_uring_sqe* sqe = r.get_sqe();
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, make_user_data(c));
+  }
+  CHECK(r.run_once(3, 1'000'000'000) == 4);
+  CHECK(order == std::vector<std::string>{"nop0", "nop1", "nop2", "after"});
+  // Nothing in flight: with one queued, run_once returns at once (a 10 s wait otherwise).
+  order.clear();
+  r.after_batch(&late);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(r.run_once(1, 10'000'000'000) == 1);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  CHECK(order == std::vector<std::string>{"after"});
 }
 
 TEST_CASE("get_sqe submits when the submission queue is full") {

@@ -307,6 +307,74 @@ TEST_CASE("sync: appends complete only after an fdatasync, and waiting appends s
   for (const auto& d : a.seen) CHECK(d.ok);
 }
 
+TEST_CASE("sync: a round starts after the completions at hand, so writes done in one batch share it") {
+  temp_dir dir;
+  mcp::test::deferred_file_io io;
+  io.hold_defers = true;  // as the broker's ring: a deferred call runs at the end of the batch
+  auto log = partition_log::open(dir.path(), small_segments(durability::kind::sync), io, 1);
+  REQUIRE(log.has_value());
+  acks a;
+  std::vector<mcp::test::batch> batches;
+  for (int i = 0; i < 3; ++i) batches.push_back(make_batch(2));
+  for (int i = 0; i < 3; ++i) REQUIRE((*log)->append(batches[i].bytes, 2, 1, &a).has_value());
+  // One batch of completions: the three writes. The first asks for a round, which
+  // waits behind the other two instead of starting without them.
+  io.complete(0);
+  REQUIRE(io.ops.size() == 3);
+  CHECK(io.ops[2].is_defer);
+  CHECK(io.syncs == 0);
+  io.complete(0);
+  io.complete(0);
+  REQUIRE(io.ops.size() == 1);
+  CHECK(!(*log)->idle());  // a round is due
+  io.complete(0);          // end of the batch: one round for all three
+  REQUIRE(io.ops.size() == 1);
+  CHECK(io.ops[0].is_sync);
+  CHECK(io.syncs == 1);
+  CHECK(a.seen.empty());
+  // A write completing while that round is in flight asks for nothing yet; the
+  // round's completion asks for the next one, again behind the batch.
+  batches.push_back(make_batch(2));
+  REQUIRE((*log)->append(batches[3].bytes, 2, 1, &a).has_value());
+  io.complete(1);  // its write
+  REQUIRE(io.ops.size() == 1);
+  io.complete(0);  // the round: the first three are durable
+  CHECK(a.seen.size() == 3);
+  CHECK((*log)->high_watermark() == 6);
+  REQUIRE(io.ops.size() == 1);
+  CHECK(io.ops[0].is_defer);
+  io.complete_all();
+  CHECK(io.syncs == 2);
+  REQUIRE(a.seen.size() == 4);
+  CHECK((*log)->high_watermark() == 8);
+  CHECK((*log)->idle());
+  for (const auto& d : a.seen) CHECK(d.ok);
+}
+
+TEST_CASE("sync: a log that failed while a round was due starts none") {
+  temp_dir dir;
+  mcp::test::deferred_file_io io;
+  io.hold_defers = true;
+  auto log = partition_log::open(dir.path(), small_segments(durability::kind::sync), io, 1);
+  REQUIRE(log.has_value());
+  acks a;
+  auto b0 = make_batch(2);
+  auto b1 = make_batch(2);
+  REQUIRE((*log)->append(b0.bytes, 2, 1, &a).has_value());
+  io.fail_operation(1, EIO);  // the next operation, the second write, fails
+  REQUIRE((*log)->append(b1.bytes, 2, 1, &a).has_value());
+  io.complete(0);  // first write: a round is due
+  REQUIRE(io.ops.size() == 2);
+  io.complete(0);  // second write fails: the log fails
+  CHECK((*log)->failed());
+  io.complete_all();  // the deferred call: no round
+  CHECK(io.syncs == 0);
+  REQUIRE(a.seen.size() == 2);
+  CHECK(!a.seen[0].ok);
+  CHECK(!a.seen[1].ok);
+  CHECK((*log)->idle());
+}
+
 TEST_CASE("interval: appends complete at write; tick syncs once the interval has passed") {
   temp_dir dir;
   mcp::test::deferred_file_io io;

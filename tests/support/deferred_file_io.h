@@ -28,6 +28,7 @@ class deferred_file_io final : public storage::file_io {
     storage::io_callback* cb = nullptr;
     int result = 0;
     std::string path;  // of a removal
+    bool is_defer = false;  // a deferred call (hold_defers)
   };
 
   void write_at(int fd, std::uint64_t pos, std::span<const std::byte> bytes, storage::io_callback* cb) override {
@@ -57,6 +58,19 @@ class deferred_file_io final : public storage::file_io {
     ++removes;
   }
 
+  // With hold_defers, a deferred call is held like an operation (is_defer) until
+  // released; without, it runs at once (the interface's default).
+  void defer(storage::io_callback* cb) override {
+    if (!hold_defers) {
+      cb->io_done(0);
+      return;
+    }
+    op o;
+    o.is_defer = true;
+    o.cb = cb;
+    ops.push_back(o);
+  }
+
   // Completes the i-th held operation.
   void complete(std::size_t i) {
     op o = ops[i];
@@ -72,6 +86,7 @@ class deferred_file_io final : public storage::file_io {
   }
 
   std::deque<op> ops;
+  bool hold_defers = false;
   unsigned syncs = 0;
   unsigned removes = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> writebacks;  // (position, length) of each

@@ -48,10 +48,11 @@ TEST_CASE("mcp-bench --embedded --messages 200000 --json: the last line parses a
       "python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); "
       "l=d[\"latency_us\"]; "
       "print(d[\"published\"], d[\"consumed\"], d[\"verified\"], d[\"e2e_msgs_per_s\"] > 0, "
-      "l[\"p50\"] <= l[\"p90\"] <= l[\"p99\"] <= l[\"p999\"] <= l[\"max\"], d[\"params\"][\"size\"])'";
+      "l[\"p50\"] <= l[\"p90\"] <= l[\"p99\"] <= l[\"p999\"] <= l[\"max\"], d[\"params\"][\"size\"], "
+      "99 <= sum(d[\"host_cpu_pct\"].values()) <= 101)'";  // the machine's CPU time by kind, in percent
   const auto r = sh(bench() + " --embedded --messages 200000 --json | " + parse);
   CHECK(r.exit_code == 0);
-  CHECK(r.out == "200000 200000 True True True 100\n");
+  CHECK(r.out == "200000 200000 True True True 100 True\n");
 }
 
 TEST_CASE("mcp-bench --group: workers of one consumer group ack every message; the summary has the group keys") {

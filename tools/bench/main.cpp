@@ -31,6 +31,7 @@
 #include "storage/durability.h"
 #include "tools/bench/embedded_broker.h"
 #include "tools/bench/histogram.h"
+#include "tools/bench/host_cpu.h"
 #include "tools/bench/payload.h"
 #include "tools/client/broker_address.h"
 #include "tools/client/client.h"
@@ -477,6 +478,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<bench::histogram>> hists;
   for (unsigned i = 0; i < o.consumers; ++i) hists.push_back(std::make_unique<bench::histogram>());
   std::vector<std::vector<std::uint64_t>> acked_by(grouped ? o.consumers : 0);
+  const auto cpu_before = bench::read_host_cpu();
   const auto t0 = steady::now();
   const auto deadline = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.duration));
   std::vector<std::thread> producers, consumers;
@@ -531,6 +533,9 @@ int main(int argc, char** argv) {
   waiter.join();
   for (auto& t : consumers) t.join();
   const auto t_end = steady::now();
+  const auto cpu_after = bench::read_host_cpu();
+  const bool have_host_cpu = cpu_before && cpu_after;
+  const bench::cpu_share host_cpu = have_host_cpu ? bench::share_between(*cpu_before, *cpu_after) : bench::cpu_share{};
 
   bench::histogram all;
   for (const auto& h : hists) h->merge_into(all);
@@ -558,6 +563,14 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
               static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
               static_cast<unsigned long long>(all.max()), o.rate > 0 ? " (from scheduled send times)" : "");
+  if (have_host_cpu) {
+    std::printf("host CPU during the run (whole machine): user %.0f%%  system %.0f%%  softirq %.0f%%  iowait %.0f%%  "
+                "steal %.0f%%  idle %.0f%%\n",
+                host_cpu.user, host_cpu.system, host_cpu.softirq, host_cpu.iowait, host_cpu.steal, host_cpu.idle);
+    // A VM's host took that share of the CPUs: tails (and throughput) of such a
+    // run are the neighbours' as much as the broker's.
+    if (host_cpu.steal >= 10) std::printf("note: %.0f%% of the CPU time was stolen by the VM's host\n", host_cpu.steal);
+  }
   if (verified && grouped) {
     std::printf("verified: every published message acked by the group at least once\n");
   } else if (verified) {
@@ -574,13 +587,18 @@ int main(int argc, char** argv) {
                 : std::string();
     const std::string group_params =
         grouped ? fmt::format(",\"group\":\"{}\",\"workers\":{},\"credit\":{}", o.group, o.workers, o.credit) : std::string();
+    const std::string host_keys =
+        have_host_cpu ? fmt::format("\"host_cpu_pct\":{{\"user\":{:.1f},\"system\":{:.1f},\"softirq\":{:.1f},\"iowait\":{:.1f},"
+                           "\"steal\":{:.1f},\"idle\":{:.1f}}},",
+                           host_cpu.user, host_cpu.system, host_cpu.softirq, host_cpu.iowait, host_cpu.steal, host_cpu.idle)
+             : std::string();
     std::printf(
-        "{%s\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
+        "{%s%s\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
         "\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"verified\":%s,"
         "\"errors\":%llu,\"params\":{\"producers\":%u,\"consumers\":%u,\"partitions\":%u,\"size\":%zu,\"batch\":%u,"
         "\"rate\":%.0f,\"linger_us\":%lld,\"fetch\":\"%s\",\"durability\":\"%s\",\"retention_bytes\":%lld,\"segment_bytes\":%lld,"
         "\"embedded\":%s%s}}\n",
-        group_keys.c_str(), static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct), pub_rate,
+        group_keys.c_str(), host_keys.c_str(), static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct), pub_rate,
         e2e_rate, mb,
         static_cast<unsigned long long>(all.percentile(0.5)), static_cast<unsigned long long>(all.percentile(0.9)),
         static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts mcp-broker (release build) on a temp data dir and loopback port, runs
 # perf/broker_bench against it, stops it. Bounded: each phase runs for --seconds.
-#   publish: sync and none topics, 100-byte messages in batches of 64
+#   publish: sync and none topics (each on a fresh broker), 100-byte messages in batches of 64
 #   fetch:   a ~1 GiB backlog read by one consumer, --delivery zero-copy and copy
 # Usage: [BUILD=build-rel] perf/broker_bench.sh [seconds=5]   (BUILD: the build dir, default build)
 set -euo pipefail
@@ -22,11 +22,19 @@ stop_broker() {
 }
 trap 'kill -KILL $pid 2>/dev/null || true; rm -rf "${dir:-/nonexistent}"' EXIT
 
+# Each publish phase on a fresh broker, after the page cache's dirty pages of the
+# one before went to disk: a phase that followed another on the same broker ran
+# 35-50 % slower whichever level it was (the virtual disk still writing the first
+# phase's gigabytes; perf/results.md, 2026-12-03 evening).
+for level in sync none; do
+  sync
+  run_broker zero-copy
+  echo "+ $bench --port $port --topic $level --durability $level --partitions 2 --connections 4 --seconds $secs"
+  $bench --port $port --topic "$level" --durability "$level" --partitions 2 --connections 4 --seconds "$secs"
+  stop_broker
+done
+sync
 run_broker zero-copy
-echo "+ $bench --port $port --topic s --durability sync --partitions 2 --connections 4 --seconds $secs"
-$bench --port $port --topic s --durability sync --partitions 2 --connections 4 --seconds "$secs"
-echo "+ $bench --port $port --topic n --durability none --partitions 2 --connections 4 --seconds $secs"
-$bench --port $port --topic n --durability none --partitions 2 --connections 4 --seconds "$secs"
 echo "+ $bench --port $port --topic l --durability none --partitions 1 --latency"
 $bench --port $port --topic l --durability none --partitions 1 --latency
 stop_broker

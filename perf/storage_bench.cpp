@@ -95,7 +95,9 @@ class bench_io final : public storage::file_io {
     std::vector<done> ready;
     {
       std::unique_lock lk(mu_);
-      if (wait && mine.empty() && later.empty() && local_.empty() && deferred_.empty() && finished_.empty()) {
+      // Something delivered, or queued by what was: no reason to wait.
+      const bool busy = !mine.empty() || !later.empty() || !local_.empty() || !deferred_.empty();
+      if (wait && !busy && finished_.empty()) {
         cv_done_.wait_for(lk, std::chrono::milliseconds(5), [this] { return !finished_.empty(); });
       }
       ready.swap(finished_);

@@ -497,7 +497,7 @@ void partition_log::point_write::io_done(int res) noexcept {
 }
 
 void partition_log::start_sync() noexcept {
-  if (sync_in_flight_ || dirty_fds_.empty() || written_next_ <= synced_next_) return;
+  if (!sync_due()) return;
   sync_in_flight_ = true;
   ++syncs_issued_;
   sync_target_ = written_next_;
@@ -508,7 +508,7 @@ void partition_log::start_sync() noexcept {
 }
 
 void partition_log::request_sync() noexcept {
-  if (sync_kick_.pending || sync_in_flight_ || dirty_fds_.empty() || written_next_ <= synced_next_) return;
+  if (sync_kick_.pending || !sync_due()) return;
   sync_kick_.pending = true;
   io_.defer(&sync_kick_);  // may call back inside (the sync backend)
 }

@@ -250,6 +250,10 @@ class partition_log {
   result<void> drop_segments_after(segment& s, const std::vector<std::uint64_t>& bases, std::size_t i);
   void advance() noexcept;
   void advance_once() noexcept;
+  // Written data no sync round covers, and none in flight.
+  bool sync_due() const noexcept {
+    return !sync_in_flight_ && !dirty_fds_.empty() && written_next_ > synced_next_;
+  }
   void start_sync() noexcept;
   void request_sync() noexcept;
   void start_removals() noexcept;

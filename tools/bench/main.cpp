@@ -33,6 +33,7 @@
 #include "tools/bench/histogram.h"
 #include "tools/bench/host_cpu.h"
 #include "tools/bench/payload.h"
+#include "tools/bench/placement.h"
 #include "tools/client/broker_address.h"
 #include "tools/client/client.h"
 #include "tools/client/consumer.h"
@@ -65,6 +66,7 @@ struct options {
   // allows 32 MiB unacknowledged by default (perf/results.md, "in-flight window").
   unsigned inflight = 128;
   std::string fetch = "poll";
+  std::string placement = "shard";
   std::int64_t linger_us = -1;  // with --rate: how long a batch waits after its first message is due; -1: until full
   std::string durability = "sync";
   // Of the bench topic, so a long run's disk use stays bounded: per partition, -1
@@ -104,21 +106,12 @@ struct shared_state {
   }
 };
 
-// Partitions producer/consumer `i` of `n` handles.
-std::vector<std::uint32_t> share_of(unsigned i, unsigned n, std::uint32_t partitions) {
-  std::vector<std::uint32_t> out;
-  if (n > partitions) {
-    if (i < n) out.push_back(i % partitions);
-    return out;
-  }
-  for (std::uint32_t p = i; p < partitions; p += n) out.push_back(p);
-  return out;
-}
-
-void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::uint16_t>& port_of, const std::string& host,
-             std::uint64_t quota, steady::time_point deadline, shared_state& st) {
-  const auto parts = share_of(me, o.producers, o.partitions);
+void produce(const options& o, unsigned me, const bench::thread_share& share,
+             const std::map<std::uint32_t, std::uint16_t>& port_of, const std::string& host, std::uint64_t quota,
+             steady::time_point deadline, shared_state& st) {
+  const auto& parts = share.partitions;
   if (parts.empty()) return;
+  if (share.core) bench::pin_this_thread(*share.core);
   std::map<std::uint16_t, client::connection> conns;  // one per owning shard port
   for (const auto p : parts) {
     const auto port = port_of.at(p);
@@ -253,14 +246,15 @@ void produce(const options& o, unsigned me, const std::map<std::uint32_t, std::u
 // A stream reader of its share of the partitions, through the client library's
 // consumer: one long-poll FETCH in flight per partition, so a quiet partition
 // never holds up a busy one.
-void consume(const options& o, unsigned me, const std::string& host, std::uint16_t port, shared_state& st,
-             bench::histogram& hist) {
+void consume(const options& o, const bench::thread_share& share, const std::string& host, std::uint16_t port,
+             shared_state& st, bench::histogram& hist) {
+  if (share.partitions.empty()) return;
+  if (share.core) bench::pin_this_thread(*share.core);
   client::consumer_options co;
   co.host = host;
   co.port = port;
   co.topic = o.topic;
-  co.partitions = share_of(me, o.consumers, o.partitions);
-  if (co.partitions.empty()) return;
+  co.partitions = share.partitions;
   co.client_name = "mcp-bench-consumer";
   co.max_wait_ms = 100;
   co.follow = o.fetch == "follow";
@@ -395,6 +389,11 @@ int main(int argc, char** argv) {
                  "how stream consumers fetch: follow (one FETCH per partition the broker keeps answering) | poll "
                  "(one FETCH per answer)")
       ->check(CLI::IsMember({"follow", "poll"}));
+  app.add_option("--placement", o.placement,
+                 "shard: each producer and consumer serves the partitions of one shard and runs on that shard's core "
+                 "(a local broker pins shard i to core i mod cores) | spread: partitions dealt round robin, threads "
+                 "placed by the kernel")
+      ->check(CLI::IsMember({"shard", "spread"}));
   app.add_option("--inflight", o.inflight, "unacknowledged batches per connection (the producer's window)")->check(CLI::Range(1u, 1024u));
   app.add_option("--durability", o.durability, "sync | none | interval:MS (topic and embedded broker)");
   app.add_option("--retention-bytes", o.retention_bytes,
@@ -470,11 +469,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::map<std::uint32_t, std::uint16_t> port_of;
-  for (const auto& p : meta->topics[0]->partitions) port_of[p->partition] = p->port;
+  std::map<std::uint32_t, unsigned> shard_of;
+  for (const auto& p : meta->topics[0]->partitions) {
+    port_of[p->partition] = p->port;
+    shard_of[p->partition] = p->shard;
+  }
+  const auto how = o.placement == "shard" ? bench::placement::shard : bench::placement::spread;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const auto producer_shares = bench::share_partitions(how, o.producers, shard_of, cores);
 
   shared_state st;
   const bool grouped = !o.group.empty();
   if (grouped) o.consumers = o.workers;
+  // Group members take leases from every partition: they are not placed.
+  const auto consumer_shares = bench::share_partitions(how, grouped ? 0 : o.consumers, shard_of, cores);
   std::vector<std::unique_ptr<bench::histogram>> hists;
   for (unsigned i = 0; i < o.consumers; ++i) hists.push_back(std::make_unique<bench::histogram>());
   std::vector<std::vector<std::uint64_t>> acked_by(grouped ? o.consumers : 0);
@@ -486,12 +494,12 @@ int main(int argc, char** argv) {
     if (grouped) {
       consumers.emplace_back([&, i] { consume_group(o, host, port, st, *hists[i], acked_by[i]); });
     } else {
-      consumers.emplace_back([&, i] { consume(o, i, host, port, st, *hists[i]); });
+      consumers.emplace_back([&, i] { consume(o, consumer_shares[i], host, port, st, *hists[i]); });
     }
   }
   for (unsigned i = 0; i < o.producers; ++i) {
     const std::uint64_t quota = o.messages / o.producers + (i < o.messages % o.producers ? 1 : 0);
-    producers.emplace_back([&, i, quota] { produce(o, i, port_of, host, quota, deadline, st); });
+    producers.emplace_back([&, i, quota] { produce(o, i, producer_shares[i], port_of, host, quota, deadline, st); });
   }
   std::thread waiter([&] {
     for (auto& t : producers) t.join();
@@ -596,7 +604,7 @@ int main(int argc, char** argv) {
         "{%s%s\"published\":%llu,\"consumed\":%llu,\"publish_msgs_per_s\":%.0f,\"e2e_msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
         "\"latency_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"verified\":%s,"
         "\"errors\":%llu,\"params\":{\"producers\":%u,\"consumers\":%u,\"partitions\":%u,\"size\":%zu,\"batch\":%u,"
-        "\"rate\":%.0f,\"linger_us\":%lld,\"fetch\":\"%s\",\"durability\":\"%s\",\"retention_bytes\":%lld,\"segment_bytes\":%lld,"
+        "\"rate\":%.0f,\"linger_us\":%lld,\"fetch\":\"%s\",\"placement\":\"%s\",\"durability\":\"%s\",\"retention_bytes\":%lld,\"segment_bytes\":%lld,"
         "\"embedded\":%s%s}}\n",
         group_keys.c_str(), host_keys.c_str(), static_cast<unsigned long long>(published), static_cast<unsigned long long>(distinct), pub_rate,
         e2e_rate, mb,
@@ -604,7 +612,7 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(all.percentile(0.99)), static_cast<unsigned long long>(all.percentile(0.999)),
         static_cast<unsigned long long>(all.max()), verified ? "true" : "false",
         static_cast<unsigned long long>(st.errors.load()), o.producers, o.consumers, o.partitions, o.size, o.batch, o.rate,
-        static_cast<long long>(o.linger_us), o.fetch.c_str(), o.durability.c_str(), static_cast<long long>(o.retention_bytes),
+        static_cast<long long>(o.linger_us), o.fetch.c_str(), o.placement.c_str(), o.durability.c_str(), static_cast<long long>(o.retention_bytes),
         static_cast<long long>(o.segment_bytes), o.embedded ? "true" : "false", group_params.c_str());
   }
   return verified ? 0 : 1;

@@ -87,6 +87,21 @@ TEST_CASE("mcp-bench --linger-us: batches of what is due, still no faster than t
   CHECK(sh(bench() + " --rate 1000 --linger-us -2").exit_code == 2);
 }
 
+TEST_CASE("mcp-bench --placement shard (default) and spread: every message verified either way, named in the JSON") {
+  for (const char* how : {"", " --placement spread", " --placement shard"}) {
+    CAPTURE(how);
+    // 3 producers and 3 consumers over 2 shards: threads of one shard split its partitions.
+    const auto r = sh(bench() + " --embedded --messages 20000 --producers 3 --consumers 3 --partitions 6 --json" + how);
+    CHECK(r.exit_code == 0);
+    const std::string json = last_line(r.out);
+    CAPTURE(json);
+    CHECK(json.find("\"consumed\":20000,") != std::string::npos);
+    CHECK(json.find("\"verified\":true") != std::string::npos);
+    const std::string want = std::string(how).find("spread") != std::string::npos ? "spread" : "shard";
+    CHECK(json.find("\"placement\":\"" + want + "\"") != std::string::npos);
+  }
+}
+
 TEST_CASE("mcp-bench refuses bad flags with exit code 2") {
   CHECK(sh(bench() + " --size 3").exit_code == 2);
   CHECK(sh(bench() + " --messages 10 --duration 5").exit_code == 2);
@@ -98,6 +113,15 @@ TEST_CASE("mcp-bench refuses bad flags with exit code 2") {
     CHECK(r.out.find("is not HOST:PORT") != std::string::npos);
   }
   CHECK(sh(bench() + " --messages 10 --rate -5").exit_code == 2);
+  CHECK(sh(bench() + " --messages 10 --placement nearby").exit_code == 2);
+  {
+    // More stream consumers than partitions would read records twice: refused, with what to do instead.
+    const auto r = mcp::test::run_command(bench() + " --messages 10 --consumers 5 --partitions 2");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("--consumers 5 is more than --partitions 2") != std::string::npos);
+    CHECK(r.out.find("--group NAME --workers 5") != std::string::npos);
+    CHECK(r.out.find("mcp-broker") == std::string::npos);
+  }
   // A bad durability is refused before any broker is started or contacted.
   for (const char* d : {"sometimes", "interval:abc", "interval:0"}) {
     CAPTURE(d);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <latch>
 #include <limits>
 #include <map>
 #include <memory>
@@ -106,9 +107,33 @@ struct shared_state {
   }
 };
 
+// Every producer and consumer thread connects first and then waits here for the
+// others, so the clock starts with every connection up: a message scheduled while
+// a consumer was still connecting would time the connect, not the broker. A
+// thread that gives up (nothing to do, cannot connect) still counts itself off.
+class start_gate {
+ public:
+  explicit start_gate(std::latch& l) : latch_(l) {}
+  start_gate(const start_gate&) = delete;
+  start_gate& operator=(const start_gate&) = delete;
+  ~start_gate() {
+    if (!passed_) latch_.count_down();
+  }
+  void pass() {
+    if (passed_) return;
+    passed_ = true;
+    latch_.arrive_and_wait();
+  }
+
+ private:
+  std::latch& latch_;
+  bool passed_ = false;
+};
+
 void produce(const options& o, unsigned me, const bench::thread_share& share,
              const std::map<std::uint32_t, std::uint16_t>& port_of, const std::string& host, std::uint64_t quota,
-             steady::time_point deadline, shared_state& st) {
+             std::latch& ready, shared_state& st) {
+  start_gate gate(ready);
   const auto& parts = share.partitions;
   if (parts.empty()) return;
   if (share.core) bench::pin_this_thread(*share.core);
@@ -127,6 +152,8 @@ void produce(const options& o, unsigned me, const bench::thread_share& share,
   const double per_producer_rate = o.rate > 0 ? o.rate / o.producers : 0;
   // The default 50 us timer slack would be added to every scheduled send.
   if (per_producer_rate > 0) ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  gate.pass();
+  const auto deadline = steady::now() + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.duration));
   const std::uint64_t start_ns = now_ns();
   std::uint64_t sent = 0;
   std::size_t next_part = 0;
@@ -247,7 +274,8 @@ void produce(const options& o, unsigned me, const bench::thread_share& share,
 // consumer: one long-poll FETCH in flight per partition, so a quiet partition
 // never holds up a busy one.
 void consume(const options& o, const bench::thread_share& share, const std::string& host, std::uint16_t port,
-             shared_state& st, bench::histogram& hist) {
+             std::latch& ready, shared_state& st, bench::histogram& hist) {
+  start_gate gate(ready);
   if (share.partitions.empty()) return;
   if (share.core) bench::pin_this_thread(*share.core);
   client::consumer_options co;
@@ -261,9 +289,11 @@ void consume(const options& o, const bench::thread_share& share, const std::stri
   auto c = client::consumer::create(co);
   if (!c) return st.error("consumer cannot start: " + c.error().message);
   std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> expected;  // (partition, producer) -> next seq
-  while (!st.stop_consumers.load()) {
-    auto batch = c->poll(std::chrono::milliseconds(20));
+  // The first poll connects to the partitions' owners without waiting.
+  for (bool first = true; !st.stop_consumers.load(); first = false) {
+    auto batch = c->poll(std::chrono::milliseconds(first ? 0 : 20));
     if (!batch) return st.error("fetch failed: " + batch.error().message);
+    gate.pass();
     const std::uint64_t t = now_ns();
     for (const auto& rec : *batch) {
       bench::payload pl;
@@ -285,8 +315,9 @@ void consume(const options& o, const bench::thread_share& share, const std::stri
 
 // A group member: takes leases, times each record, acks it. Remembers what it
 // acked as (partition << 48 | producer << 40 | sequence) for the check at the end.
-void consume_group(const options& o, const std::string& host, std::uint16_t port, shared_state& st,
+void consume_group(const options& o, const std::string& host, std::uint16_t port, std::latch& ready, shared_state& st,
                    bench::histogram& hist, std::vector<std::uint64_t>& acked) {
+  start_gate gate(ready);
   client::group_consumer_options go;
   go.host = host;
   go.port = port;
@@ -297,6 +328,7 @@ void consume_group(const options& o, const std::string& host, std::uint16_t port
   go.client_name = "mcp-bench-worker";
   auto gc = client::group_consumer::create(go);
   if (!gc) return st.error("group member cannot subscribe: " + gc.error().message);
+  gate.pass();
   while (!st.stop_consumers.load()) {
     auto batch = gc->poll(std::chrono::milliseconds(20));
     if (!batch) {
@@ -417,6 +449,15 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (!o.embedded && o.broker.empty()) o.embedded = true;  // one-command demo by default
+  if (o.group.empty() && o.consumers > o.partitions) {
+    // A stream consumer reads whole partitions: a second one on a partition would
+    // read its records again and the exactly-once check would count them twice.
+    std::fprintf(stderr,
+                 "mcp-bench: --consumers %u is more than --partitions %u: each stream consumer reads whole partitions; "
+                 "use --partitions %u or more, or --group NAME --workers %u for competing consumers\n",
+                 o.consumers, o.partitions, o.consumers, o.consumers);
+    return 2;
+  }
   client::broker_address address;
   if (!o.embedded && !client::parse_broker(o.broker, address)) {
     std::fprintf(stderr, "mcp-bench: --broker '%s' is not HOST:PORT (a port in 1..65535)\n", o.broker.c_str());
@@ -487,20 +528,21 @@ int main(int argc, char** argv) {
   for (unsigned i = 0; i < o.consumers; ++i) hists.push_back(std::make_unique<bench::histogram>());
   std::vector<std::vector<std::uint64_t>> acked_by(grouped ? o.consumers : 0);
   const auto cpu_before = bench::read_host_cpu();
-  const auto t0 = steady::now();
-  const auto deadline = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.duration));
+  std::latch ready(static_cast<std::ptrdiff_t>(o.consumers + o.producers + 1));
   std::vector<std::thread> producers, consumers;
   for (unsigned i = 0; i < o.consumers; ++i) {
     if (grouped) {
-      consumers.emplace_back([&, i] { consume_group(o, host, port, st, *hists[i], acked_by[i]); });
+      consumers.emplace_back([&, i] { consume_group(o, host, port, ready, st, *hists[i], acked_by[i]); });
     } else {
-      consumers.emplace_back([&, i] { consume(o, consumer_shares[i], host, port, st, *hists[i]); });
+      consumers.emplace_back([&, i] { consume(o, consumer_shares[i], host, port, ready, st, *hists[i]); });
     }
   }
   for (unsigned i = 0; i < o.producers; ++i) {
     const std::uint64_t quota = o.messages / o.producers + (i < o.messages % o.producers ? 1 : 0);
-    producers.emplace_back([&, i, quota] { produce(o, i, producer_shares[i], port_of, host, quota, deadline, st); });
+    producers.emplace_back([&, i, quota] { produce(o, i, producer_shares[i], port_of, host, quota, ready, st); });
   }
+  ready.arrive_and_wait();
+  const auto t0 = steady::now();
   std::thread waiter([&] {
     for (auto& t : producers) t.join();
     st.producers_done = true;
@@ -583,6 +625,9 @@ int main(int argc, char** argv) {
     std::printf("verified: every published message acked by the group at least once\n");
   } else if (verified) {
     std::printf("verified: every published message consumed exactly once, in order per partition\n");
+  } else if (st.errors == 0) {
+    std::printf("VERIFICATION FAILED: %llu of %llu published messages consumed (the consumers made no progress for 10 s)\n",
+                static_cast<unsigned long long>(distinct), static_cast<unsigned long long>(published));
   } else {
     std::printf("VERIFICATION FAILED: %llu problems; first: %s (published %llu, consumed %llu)\n",
                 static_cast<unsigned long long>(st.errors.load()), st.first_error.c_str(),

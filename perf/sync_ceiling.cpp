@@ -11,7 +11,7 @@
 // of that latency, and the same for plain (unsynced) pwrite as the floor.
 //
 // Run: build-rel/perf/sync_ceiling [--dir D] [--rate R] [--size B] [--batch N]
-//      [--files F] [--syncers S] [--seconds T]     (bounded: T <= 60)
+//      [--files F] [--syncers S] [--seconds T] [--prewritten 0|1]     (bounded: T <= 60)
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -46,6 +46,10 @@ struct options {
   unsigned files = 4;
   unsigned syncers = 1;
   double seconds = 5;
+  // Fill each file with zeros (written, fsynced) before the run, so appends
+  // overwrite blocks already allocated and written: an fdatasync then has no
+  // block allocation or file size to write back, only the data and a flush.
+  bool prewritten = false;
 };
 
 void print_latency(const char* what, std::vector<std::int64_t>& v) {
@@ -81,6 +85,7 @@ int main(int argc, char** argv) {
     else if (k == "--files") o.files = static_cast<unsigned>(std::atoi(v));
     else if (k == "--syncers") o.syncers = static_cast<unsigned>(std::atoi(v));
     else if (k == "--seconds") o.seconds = std::atof(v);
+    else if (k == "--prewritten") o.prewritten = std::string(v) == "1";
     else {
       std::fprintf(stderr, "sync_ceiling: unknown flag %s\n", k.c_str());
       return 2;
@@ -90,7 +95,7 @@ int main(int argc, char** argv) {
       o.syncers > o.files || o.seconds <= 0 || o.seconds > 60) {
     std::fprintf(stderr,
                  "usage: sync_ceiling [--dir D] [--rate MSGS_PER_S] [--size B] [--batch N] [--files F] "
-                 "[--syncers S<=F] [--seconds T<=60]\n");
+                 "[--syncers S<=F] [--seconds T<=60] [--prewritten 0|1]\n");
     return 2;
   }
   const fs::path dir = fs::path(o.dir) / ("sync_ceiling." + std::to_string(::getpid()));
@@ -106,6 +111,19 @@ int main(int argc, char** argv) {
   const std::vector<std::byte> buf(o.size * o.batch, std::byte{0x5a});
   const double appends_per_s = o.rate / o.batch;
   const auto total = static_cast<std::size_t>(appends_per_s * o.seconds);
+  if (o.prewritten) {
+    const std::size_t per_file = (total / o.files + 1) * buf.size();
+    const std::vector<std::byte> zeros(1 << 20);
+    for (auto& f : files) {
+      for (std::size_t at = 0; at < per_file; at += zeros.size()) {
+        if (::pwrite(f.fd, zeros.data(), zeros.size(), static_cast<off_t>(at)) != static_cast<ssize_t>(zeros.size())) {
+          std::perror("sync_ceiling: prewrite");
+          return 1;
+        }
+      }
+      ::fsync(f.fd);
+    }
+  }
 
   std::vector<std::int64_t> synced_lat;
   std::vector<std::int64_t> write_lat;

@@ -23,10 +23,17 @@ class shard;
 
 // A FETCH with the follow flag that this connection keeps open: the broker asks
 // the partition's owner again with `next` (moved on to where each answer ended,
-// broker/fetch_handler.cpp). At most one request of it is in flight.
+// broker/fetch_handler.cpp). At most one request of it is in flight. A windowed
+// follow (codec::fetch_flag_windowed) also asks only while its window has bytes
+// left: answers use the window up, WINDOW frames add to it. An answer's first
+// record goes whole (as with max_bytes), so the window can go below zero by less
+// than one record, a debt the next WINDOW pays.
 struct follow {
   forwarded_fetch next;
   bool in_flight = false;  // its request is at the owner (or its answer on the way back)
+  bool windowed = false;
+  std::uint32_t max_bytes = 0;  // the FETCH's: no answer is larger (a windowed one may be smaller)
+  std::int64_t window = 0;      // windowed: record bytes it may still send
 };
 
 struct out_chunk {

@@ -47,6 +47,7 @@ void shard::handle_frame(connection& c, const codec::frame_view& f) {
     case opcode::delete_topic: return handle_admin(c, f);
     case opcode::publish: return handle_publish(c, f);
     case opcode::fetch: return handle_fetch(c, f);
+    case opcode::window: return handle_window(c, f);
     case opcode::subscribe: return handle_subscribe(c, f);
     case opcode::credit: return handle_credit(c, f);
     case opcode::commit: return handle_commit(c, f);

@@ -2,7 +2,8 @@
 // header and the segment byte range (zero-copy or copy), or park the request
 // until data arrives (long-poll) or its wait runs out. A FETCH that follows
 // (codec::fetch_flag_follow) is asked again by the connection's shard from the
-// end of each answer, while the peer keeps up with reading.
+// end of each answer, while the peer keeps up with reading, and, when windowed,
+// while the bytes its WINDOW frames granted are not used up.
 
 #include "broker/shard.h"
 
@@ -44,8 +45,32 @@ void shard::handle_fetch(connection& c, const codec::frame_view& f) {
   forwarded_fetch req{{id_, c.id}, f.header.correlation, std::string(q->topic), q->partition, q->offset,
                       std::max<std::uint32_t>(q->max_bytes, 1), q->max_wait_ms,
                       (q->flags & codec::fetch_flag_by_timestamp) != 0};
-  if (follows) c.follows.push_back({req, true});
+  if (follows) {
+    const bool windowed = (q->flags & codec::fetch_flag_windowed) != 0;
+    // The first answer may use the whole max_bytes: the window starts there.
+    c.follows.push_back({req, true, windowed, req.max_bytes, windowed ? std::int64_t{req.max_bytes} : 0});
+  }
   route_fetch(std::move(req));
+}
+
+// WINDOW: more bytes for a windowed follow of this connection. One naming no
+// follow is ignored: a newer FETCH or an ERROR may have ended it while the WINDOW
+// was on its way, and the client learns that from those, not from this.
+void shard::handle_window(connection& c, const codec::frame_view& f) {
+  const auto w = codec::decode_window(f.body);
+  if (!w) return send_error(c, f.header.correlation, error_code::malformed_body, "WINDOW body is malformed");
+  const auto it = std::find_if(c.follows.begin(), c.follows.end(),
+                               [&](const follow& fw) { return fw.next.correlation == w->fetch; });
+  if (it == c.follows.end()) return;
+  if (!it->windowed) {
+    return send_error(c, f.header.correlation, error_code::invalid_argument,
+                      fmt::format("FETCH {} follows without a window (flag bit 2): WINDOW does not apply", w->fetch));
+  }
+  // Bounded so a client granting forever cannot overflow it; what is queued for
+  // the socket stays bounded by --max-inflight-bytes whatever the window.
+  constexpr std::int64_t max_window = std::int64_t{1} << 40;
+  it->window = std::min<std::int64_t>(it->window + w->bytes, max_window);
+  if (!it->in_flight) resume_follows(c);
 }
 
 void shard::route_fetch(forwarded_fetch&& req) {
@@ -80,8 +105,9 @@ void shard::resume_follows(connection& c) {
     for (std::size_t i = 0; i < k->follows.size(); ++i) {
       if (k->out_bytes > cfg_.max_inflight_bytes / 2) break;
       follow& f = k->follows[i];
-      if (f.in_flight) continue;
+      if (f.in_flight || (f.windowed && f.window <= 0)) continue;
       f.in_flight = true;
+      if (f.windowed) f.next.max_bytes = static_cast<std::uint32_t>(std::min<std::int64_t>(f.max_bytes, f.window));
       // Data going out to a peer that reads it keeps the connection alive.
       k->last_activity_ms = now_ms();
       route_fetch(forwarded_fetch(f.next));
@@ -203,6 +229,8 @@ void shard::deliver_fetch(fetch_result&& r) {
     // By offset from here on: a timestamp is resolved by the first answer only.
     fw->next.offset = r.header.first_offset + r.header.record_count;
     fw->next.by_timestamp = false;
+    // A first record larger than what was left is still sent whole: a debt.
+    if (fw->windowed) fw->window -= static_cast<std::int64_t>(r.header.byte_count);
   }
   send_records(*c, std::move(r));
   if (fw != c->follows.end()) resume_follows(*c);

@@ -171,6 +171,7 @@ class shard {
   void handle_admin(connection& c, const codec::frame_view& f);
   void handle_publish(connection& c, const codec::frame_view& f);
   void handle_fetch(connection& c, const codec::frame_view& f);
+  void handle_window(connection& c, const codec::frame_view& f);
   void append_local(conn_ref from, std::uint32_t correlation, const std::string& topic, std::uint32_t partition,
                     std::uint32_t count, std::vector<std::byte>&& records);
   void fetch_local(const forwarded_fetch& req);

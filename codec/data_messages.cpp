@@ -111,7 +111,12 @@ result<fetch_body, errc> decode_fetch(std::span<const std::byte> body) noexcept 
   f.max_wait_ms = load_le<std::uint32_t>(b + 16);
   f.flags = load_le<std::uint16_t>(b + 20);
   const auto topic_len = load_le<std::uint16_t>(b + 22);
-  if ((f.flags & ~(fetch_flag_by_timestamp | fetch_flag_follow)) != 0 || body.size() != fetch_fixed_size + topic_len) return malformed;
+  if ((f.flags & ~(fetch_flag_by_timestamp | fetch_flag_follow | fetch_flag_windowed)) != 0 ||
+      body.size() != fetch_fixed_size + topic_len) {
+    return malformed;
+  }
+  // A window bounds the pushes of a follow; a plain FETCH has only its max_bytes.
+  if ((f.flags & fetch_flag_windowed) != 0 && (f.flags & fetch_flag_follow) == 0) return malformed;
   f.topic = view_string(body.subspan(fetch_fixed_size, topic_len));
   if (!is_valid_topic_name(f.topic)) return malformed;
   return f;
@@ -176,6 +181,18 @@ void encode_credit(std::span<std::byte, credit_size> out, const credit_body& c) 
 result<credit_body, errc> decode_credit(std::span<const std::byte> body) noexcept {
   if (body.size() != credit_size) return malformed;
   return credit_body{load_le<std::uint32_t>(body.data()), load_le<std::uint32_t>(body.data() + 4)};
+}
+
+void encode_window(std::span<std::byte, window_size> out, const window_body& w) noexcept {
+  store_le<std::uint32_t>(out.data() + 0, w.fetch);
+  store_le<std::uint32_t>(out.data() + 4, w.bytes);
+}
+
+result<window_body, errc> decode_window(std::span<const std::byte> body) noexcept {
+  if (body.size() != window_size) return malformed;
+  window_body w{load_le<std::uint32_t>(body.data()), load_le<std::uint32_t>(body.data() + 4)};
+  if (w.bytes == 0) return malformed;  // grants nothing: a client bug, said at once
+  return w;
 }
 
 offset_range commit_view::range(std::uint32_t i) const noexcept {

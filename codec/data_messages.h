@@ -72,6 +72,7 @@ result<ack_body, errc> decode_ack(std::span<const std::byte> body) noexcept;
 // |16 | 4 | max_wait_ms  | 0: answer at once
 // |20 | 2 | flags        | bit 0 by_timestamp: start at the first record with timestamp >= offset
 //                          | bit 1 follow: after each answer, the broker goes on from its end
+//                          | bit 2 windowed (with follow only): answers only within a byte window
 // |22 | 2 | topic_len    | 1..249
 // |24 | n | topic        |
 inline constexpr std::size_t fetch_fixed_size = 24;
@@ -80,6 +81,11 @@ inline constexpr std::uint16_t fetch_flag_by_timestamp = 0x1;
 // where each answer ended (with the same correlation), one request at a time, and
 // only while the connection's unsent output is small (docs/protocol.md "Following").
 inline constexpr std::uint16_t fetch_flag_follow = 0x2;
+// A follow with a byte window: the broker sends at most `max_bytes` of records
+// beyond what the consumer granted with WINDOW frames, so a consumer that falls
+// behind stops the pushes and its next answer is a large one (docs/protocol.md
+// "Windowed following"). Only with fetch_flag_follow.
+inline constexpr std::uint16_t fetch_flag_windowed = 0x4;
 struct fetch_body {
   std::uint64_t offset = 0;
   std::uint32_t partition = 0;
@@ -149,6 +155,18 @@ struct credit_body {
 };
 void encode_credit(std::span<std::byte, credit_size> out, const credit_body& c) noexcept;
 result<credit_body, errc> decode_credit(std::span<const std::byte> body) noexcept;
+
+// --- WINDOW (client grants a windowed follow more bytes) ---------------------------
+// | 0 | 4 | fetch | correlation id of the FETCH (follow + windowed) it refers to
+// | 4 | 4 | bytes | more record bytes the broker may send on it; >= 1
+inline constexpr std::size_t window_size = 8;
+struct window_body {
+  std::uint32_t fetch = 0;
+  std::uint32_t bytes = 0;
+  bool operator==(const window_body&) const = default;
+};
+void encode_window(std::span<std::byte, window_size> out, const window_body& w) noexcept;
+result<window_body, errc> decode_window(std::span<const std::byte> body) noexcept;
 
 // --- COMMIT (group member acknowledges processed records) ----------------------------
 // | 0 | 4 | subscription |

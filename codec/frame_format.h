@@ -62,10 +62,11 @@ enum class opcode : std::uint8_t {
   delivery = 0x14,      // data: delivery_body; leased RECORD frames follow (docs/groups.md)
   groups = 0x15,        // control (FlatBuffers GroupsRequest)
   groups_ok = 0x16,     // control (FlatBuffers GroupsReply)
+  window = 0x17,        // data: grant a windowed follow more record bytes
 };
 
 inline constexpr std::uint8_t min_opcode = 0x01;
-inline constexpr std::uint8_t max_opcode = 0x16;
+inline constexpr std::uint8_t max_opcode = 0x17;
 
 constexpr bool is_known_opcode(std::uint8_t op) noexcept {
   return op >= min_opcode && op <= max_opcode;

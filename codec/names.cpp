@@ -28,6 +28,7 @@ const char* opcode_name(opcode op) noexcept {
     case opcode::delivery: return "DELIVERY";
     case opcode::groups: return "GROUPS";
     case opcode::groups_ok: return "GROUPS_OK";
+    case opcode::window: return "WINDOW";
   }
   return "UNKNOWN";
 }

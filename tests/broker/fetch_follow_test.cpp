@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -229,4 +230,113 @@ TEST_CASE("a follower that stops reading is sent no more than its window; when i
     }
   }
   CHECK(next == batches * 64);
+}
+
+namespace {
+
+void send_window(client::connection& c, std::uint32_t corr, std::uint32_t fetch, std::uint32_t bytes) {
+  std::array<std::byte, codec::window_size> body{};
+  codec::encode_window(body, {fetch, bytes});
+  std::vector<std::byte> frame;
+  codec::append_frame(frame, codec::opcode::window, corr, body);
+  REQUIRE(c.send_bytes(frame).has_value());
+}
+
+}  // namespace
+
+TEST_CASE("a windowed follow sends no more than its window; WINDOW opens it again; every record in order") {
+  broker_process b({.durability = "none"});
+  auto admin = b.connect();
+  REQUIRE(admin.create_topic("w", 8).has_value());
+  for (const bool forwarded : {false, true}) {
+    CAPTURE(forwarded);
+    const std::uint32_t p = forwarded ? 1 : 0;
+    const unsigned owner = broker::owner_shard("w", p, 2);
+    auto follower = b.connect(b.shard_port(forwarded ? 1 - owner : owner));
+    std::vector<std::string> vals;
+    for (int i = 0; i < 40; ++i) vals.push_back(std::string(100, static_cast<char>('a' + i % 26)));
+    publish(admin, "w", p, vals);
+    // max_bytes 1,000: the window starts there, ~6 records of ~160 bytes.
+    send_fetch(follower, 21, "w", p, 0, 100, codec::fetch_flag_follow | codec::fetch_flag_windowed, 1000);
+    std::uint64_t next = 0, used = 0;
+    const auto take = [&](const answer& a) {
+      REQUIRE(a.correlation == 21);
+      REQUIRE(a.header.first_offset == next);
+      for (std::size_t i = 0; i < a.offsets.size(); ++i) {
+        REQUIRE(a.offsets[i] == next);
+        REQUIRE(a.values[i] == vals[next]);
+        ++next;
+      }
+      used += a.header.byte_count;
+    };
+    // Every answer until the follow goes quiet: the window is used up, and not
+    // even the empty answers of an idle follow come, though max_wait_ms (100)
+    // passes many times.
+    const auto until_quiet = [&] {
+      while (auto f = follower.read_frame(400)) {
+        REQUIRE(f->header.op == codec::opcode::records);
+        const auto h = codec::decode_records(f->body);
+        REQUIRE(h.has_value());
+        REQUIRE(h->record_count > 0);
+        client::byte_buffer bytes;
+        REQUIRE(follower.read_records(&bytes, h->byte_count, h->record_count).has_value());
+        answer a;
+        a.correlation = f->header.correlation;
+        a.header = *h;
+        REQUIRE(client::for_each_record_frame(bytes, [&](const codec::record_view& r) {
+          a.values.emplace_back(as_string(r.value));
+          a.offsets.push_back(r.offset);
+        }));
+        take(a);
+      }
+    };
+    constexpr std::uint64_t one_record = 200;  // a 100-byte value's RECORD frame, with room to spare
+    until_quiet();
+    CHECK(next > 0);
+    // It stops once the window is used up, overshooting by less than the record
+    // that went whole though larger than what was left.
+    CHECK(used >= 1000);
+    CHECK(used < 1000 + one_record);
+    CHECK(next < vals.size());
+    // 500 more bytes: answers up to them, then quiet again.
+    send_window(follower, 0, 21, 500);
+    const std::uint64_t before = next;
+    until_quiet();
+    CHECK(next > before);
+    CHECK(used >= 1500);
+    CHECK(used < 1500 + one_record);
+    // A large window: the rest, in order, and then the follow waits at the end as usual.
+    send_window(follower, 0, 21, 1 << 20);
+    while (next < vals.size()) take(next_records(follower));
+    CHECK(next == vals.size());
+    publish(admin, "w", p, {vals[0]});
+    vals.push_back(vals[0]);
+    take(next_records(follower));
+    CHECK(next == vals.size());
+  }
+}
+
+TEST_CASE("WINDOW: malformed is MALFORMED_BODY; to a follow without a window INVALID_ARGUMENT; to no follow ignored") {
+  broker_process b({.shards = 1});
+  auto c = b.connect();
+  REQUIRE(c.create_topic("t", 1).has_value());
+  // Windowed without follow: the FETCH itself is malformed.
+  send_fetch(c, 2, "t", 0, 0, 100, codec::fetch_flag_windowed);
+  CHECK(next_answer(c).error == codec::error_code::malformed_body);
+  std::vector<std::byte> frame;
+  codec::append_frame(frame, codec::opcode::window, 3, as_bytes("short"));
+  REQUIRE(c.send_bytes(frame).has_value());
+  answer a = next_answer(c);
+  CHECK(a.correlation == 3);
+  CHECK(a.error == codec::error_code::malformed_body);
+  send_window(c, 4, 5, 0);  // a grant of nothing
+  CHECK(next_answer(c).error == codec::error_code::malformed_body);
+  send_fetch(c, 6, "t", 0, 0, 5000);  // follows, no window
+  send_window(c, 7, 6, 100);
+  a = next_answer(c);
+  CHECK(a.correlation == 7);
+  CHECK(a.error == codec::error_code::invalid_argument);
+  // A follow that already ended (or never was): no answer, the connection goes on.
+  send_window(c, 8, 999, 100);
+  CHECK(c.ping(42).value() == 42);
 }

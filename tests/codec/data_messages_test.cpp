@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "codec/byte_order.h"
+#include "codec/frame_format.h"
 #include "tests/support/bytes.h"
 
 using namespace mcp::codec;
@@ -210,6 +211,13 @@ TEST_CASE("whatever random bytes decode to re-encodes to the same bytes") {
       CHECK(std::equal(out.begin(), out.end(), b.begin(), b.end()));
       ++decoded;
     }
+    if (const auto w = decode_window(b)) {
+      std::array<std::byte, window_size> out{};
+      encode_window(out, *w);
+      CHECK(std::equal(out.begin(), out.end(), b.begin(), b.end()));
+      CHECK(w->bytes > 0);
+      ++decoded;
+    }
     if (const auto p = decode_publish(b)) {
       std::vector<std::byte> out(publish_prefix_size(p->header.topic));
       REQUIRE(encode_publish_prefix(out, p->header) == out.size());
@@ -223,9 +231,11 @@ TEST_CASE("whatever random bytes decode to re-encodes to the same bytes") {
   CHECK(decoded > 0);
 }
 
-TEST_CASE("FETCH flags: by_timestamp (bit 0) and follow (bit 1) round-trip, other flag bits are refused") {
-  for (const std::uint16_t flags : {fetch_flag_by_timestamp, fetch_flag_follow,
-                                    static_cast<std::uint16_t>(fetch_flag_by_timestamp | fetch_flag_follow)}) {
+TEST_CASE("FETCH flags: by_timestamp (bit 0), follow (bit 1), windowed (bit 2, with follow) round-trip, others refused") {
+  for (const std::uint16_t flags :
+       {fetch_flag_by_timestamp, fetch_flag_follow, static_cast<std::uint16_t>(fetch_flag_by_timestamp | fetch_flag_follow),
+        static_cast<std::uint16_t>(fetch_flag_follow | fetch_flag_windowed),
+        static_cast<std::uint16_t>(fetch_flag_by_timestamp | fetch_flag_follow | fetch_flag_windowed)}) {
     CAPTURE(flags);
     const fetch_body f{1700000000000ull, 0, 1024, 100, flags, "t"};
     std::vector<std::byte> b;
@@ -233,11 +243,36 @@ TEST_CASE("FETCH flags: by_timestamp (bit 0) and follow (bit 1) round-trip, othe
     CHECK(decode_fetch(b).value() == f);
   }
   CHECK(fetch_flag_follow == 0x2);
+  CHECK(fetch_flag_windowed == 0x4);
   std::vector<std::byte> b;
   append_fetch(b, {1, 0, 1024, 100, 0, "t"});
-  for (int bit = 2; bit < 16; ++bit) {
+  // A window without follow bounds nothing: refused.
+  for (const std::uint16_t flags : {fetch_flag_windowed, static_cast<std::uint16_t>(fetch_flag_windowed | fetch_flag_by_timestamp)}) {
+    CAPTURE(flags);
+    store_le<std::uint16_t>(b.data() + 20, flags);
+    CHECK_FALSE(decode_fetch(b).has_value());
+  }
+  for (int bit = 3; bit < 16; ++bit) {
     CAPTURE(bit);
     store_le<std::uint16_t>(b.data() + 20, static_cast<std::uint16_t>(1u << bit));
     CHECK_FALSE(decode_fetch(b).has_value());
   }
+}
+
+TEST_CASE("WINDOW: 8 bytes, little-endian fields; a wrong size or a grant of 0 bytes is malformed") {
+  std::array<std::byte, window_size> w{};
+  encode_window(w, {0x01020304u, 65536});
+  CHECK(w[0] == std::byte{0x04});
+  CHECK(w[3] == std::byte{0x01});
+  CHECK(load_le<std::uint32_t>(w.data() + 4) == 65536u);
+  CHECK(decode_window(w).value() == window_body{0x01020304u, 65536});
+  CHECK_FALSE(decode_window(std::span(w).first(7)).has_value());
+  std::array<std::byte, window_size + 1> longer{};
+  std::copy(w.begin(), w.end(), longer.begin());
+  CHECK_FALSE(decode_window(longer).has_value());
+  encode_window(w, {7, 0});
+  CHECK_FALSE(decode_window(w).has_value());
+  CHECK(opcode_name(opcode::window) == std::string_view("WINDOW"));
+  CHECK(is_known_opcode(0x17));
+  CHECK_FALSE(is_known_opcode(0x18));
 }

@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 
 #include "codec/data_messages.h"
 #include "codec/frame_encoder.h"
@@ -24,6 +25,7 @@ struct cursor {
   bool by_time = false;               // the next FETCH asks by timestamp
   std::int64_t timestamp_ms = 0;
   std::uint32_t outstanding = 0;      // correlation of the FETCH on the wire (or followed), 0: none
+  std::uint64_t to_grant = 0;         // following: record bytes received since the last WINDOW
   // FETCHes a seek superseded: their answers, still on the way, are read and
   // dropped, until the first answer to the FETCH sent after the seek (a broker
   // answers in order and ends a followed FETCH when a newer one of its partition comes).
@@ -120,11 +122,41 @@ struct consumer::state {
         flags |= codec::fetch_flag_follow;
         max_wait_ms = opts.max_wait_ms;
       }
+      if (following()) flags |= codec::fetch_flag_windowed;
       codec::append_fetch(body, {at, c.partition, opts.max_bytes, max_wait_ms, flags, opts.topic});
       const auto corr = next_corr++;
       codec::append_frame(frame, codec::opcode::fetch, corr, body);
+      // The window starts at max_bytes; the rest of the configured one at once.
+      if (following() && opts.follow_window_bytes > opts.max_bytes) {
+        append_window(frame, corr, opts.follow_window_bytes - opts.max_bytes);
+      }
       if (auto s = conns[route.shard_of[c.partition]]->send_bytes(frame); !s) return s;
       c.outstanding = corr;
+      c.to_grant = 0;
+    }
+    return {};
+  }
+
+  static void append_window(std::vector<std::byte>& frames, std::uint32_t fetch, std::uint32_t bytes) {
+    std::array<std::byte, codec::window_size> body{};
+    codec::encode_window(body, {fetch, bytes});
+    codec::append_frame(frames, codec::opcode::window, 0, body);
+  }
+
+  // Following: gives each follow back the bytes of the records the last poll
+  // handed out, so the broker pushes again (one WINDOW per partition and poll).
+  result<void> grant_windows() {
+    if (!following()) return {};
+    std::vector<std::byte> frame;
+    for (auto& c : cursors) {
+      if (c.outstanding == 0 || c.to_grant == 0) continue;
+      frame.clear();
+      while (c.to_grant > 0) {
+        const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(c.to_grant, 1u << 30));
+        append_window(frame, c.outstanding, n);
+        c.to_grant -= n;
+      }
+      if (auto s = conns[route.shard_of[c.partition]]->send_bytes(frame); !s) return s;
     }
     return {};
   }
@@ -164,6 +196,7 @@ struct consumer::state {
     }
     const auto h = codec::decode_records(f.body);
     if (!h) return unexpected{client_error{local_error::protocol, "RECORDS header is malformed"}};
+    if (c != nullptr && following()) c->to_grant += h->byte_count;
     // The records follow as frames of their own, already on their way: read them
     // now, into the batch's buffer.
     const std::size_t begin = out.size();
@@ -216,7 +249,9 @@ struct consumer::state {
     record_batch batch;
     std::vector<piece> pieces;
     std::optional<client_error> failed;
-    for (;;) {
+    // What the last poll handed out is the caller's now: room for more.
+    if (auto g = grant_windows(); !g) failed = g.error();
+    for (; !failed;) {
       // Answers first: an answered partition gets its next FETCH below, before any wait.
       auto got = drain(batch.buffer_, pieces);
       if (!got) {

@@ -118,11 +118,11 @@ struct consumer::state {
       const std::uint64_t at = c.by_time ? static_cast<std::uint64_t>(c.timestamp_ms) : c.next_offset;
       std::uint16_t flags = c.by_time ? codec::fetch_flag_by_timestamp : std::uint16_t{0};
       // A followed FETCH outlives this poll: it waits the full max_wait_ms each time.
+      // Windowed: the broker pushes only as far as poll() grants (grant_windows).
       if (following()) {
-        flags |= codec::fetch_flag_follow;
+        flags |= codec::fetch_flag_follow | codec::fetch_flag_windowed;
         max_wait_ms = opts.max_wait_ms;
       }
-      if (following()) flags |= codec::fetch_flag_windowed;
       codec::append_fetch(body, {at, c.partition, opts.max_bytes, max_wait_ms, flags, opts.topic});
       const auto corr = next_corr++;
       codec::append_frame(frame, codec::opcode::fetch, corr, body);

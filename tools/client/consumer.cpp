@@ -137,10 +137,12 @@ struct consumer::state {
     return {};
   }
 
+  // Sent with the FETCH's correlation, so an ERROR the broker answers it with
+  // ends that follow here and reaches the caller, like any answer of the FETCH.
   static void append_window(std::vector<std::byte>& frames, std::uint32_t fetch, std::uint32_t bytes) {
     std::array<std::byte, codec::window_size> body{};
     codec::encode_window(body, {fetch, bytes});
-    codec::append_frame(frames, codec::opcode::window, 0, body);
+    codec::append_frame(frames, codec::opcode::window, fetch, body);
   }
 
   // Following: gives each follow back the bytes of the records the last poll

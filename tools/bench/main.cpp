@@ -315,9 +315,10 @@ void consume(const options& o, const bench::thread_share& share, const std::stri
 
 // A group member: takes leases, times each record, acks it. Remembers what it
 // acked as (partition << 48 | producer << 40 | sequence) for the check at the end.
-void consume_group(const options& o, const std::string& host, std::uint16_t port, std::latch& ready, shared_state& st,
-                   bench::histogram& hist, std::vector<std::uint64_t>& acked) {
+void consume_group(const options& o, const std::string& host, std::uint16_t port, std::optional<unsigned> core,
+                   std::latch& ready, shared_state& st, bench::histogram& hist, std::vector<std::uint64_t>& acked) {
   start_gate gate(ready);
+  if (core) bench::pin_this_thread(*core);
   client::group_consumer_options go;
   go.host = host;
   go.port = port;
@@ -423,8 +424,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"follow", "poll"}));
   app.add_option("--placement", o.placement,
                  "shard: each producer and consumer serves the partitions of one shard and runs on that shard's core "
-                 "(a local broker pins shard i to core i mod cores) | spread: partitions dealt round robin, threads "
-                 "placed by the kernel")
+                 "(a local broker pins shard i to core i mod cores; group member i subscribes on shard i mod shards) | "
+                 "spread: partitions dealt round robin, threads placed by the kernel")
       ->check(CLI::IsMember({"shard", "spread"}));
   app.add_option("--inflight", o.inflight, "unacknowledged batches per connection (the producer's window)")->check(CLI::Range(1u, 1024u));
   app.add_option("--durability", o.durability, "sync | none | interval:MS (topic and embedded broker)");
@@ -511,9 +512,11 @@ int main(int argc, char** argv) {
   }
   std::map<std::uint32_t, std::uint16_t> port_of;
   std::map<std::uint32_t, unsigned> shard_of;
+  std::map<unsigned, std::uint16_t> port_of_shard;
   for (const auto& p : meta->topics[0]->partitions) {
     port_of[p->partition] = p->port;
     shard_of[p->partition] = p->shard;
+    port_of_shard[p->shard] = p->port;
   }
   const auto how = o.placement == "shard" ? bench::placement::shard : bench::placement::spread;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -522,8 +525,16 @@ int main(int argc, char** argv) {
   shared_state st;
   const bool grouped = !o.group.empty();
   if (grouped) o.consumers = o.workers;
-  // Group members take leases from every partition: they are not placed.
+  // Group members take leases from every partition; placed, member i subscribes
+  // on the port of shard i mod shards (its subscription lives there, and that
+  // shard's deliveries go out from the core it runs on) and runs on that core.
   const auto consumer_shares = bench::share_partitions(how, grouped ? 0 : o.consumers, shard_of, cores);
+  const auto member_at = [&](unsigned i) -> std::pair<std::uint16_t, std::optional<unsigned>> {
+    if (how != bench::placement::shard || port_of_shard.empty()) return {port, std::nullopt};
+    auto it = port_of_shard.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(i % port_of_shard.size()));
+    return {it->second, it->first % cores};
+  };
   std::vector<std::unique_ptr<bench::histogram>> hists;
   for (unsigned i = 0; i < o.consumers; ++i) hists.push_back(std::make_unique<bench::histogram>());
   std::vector<std::vector<std::uint64_t>> acked_by(grouped ? o.consumers : 0);
@@ -532,7 +543,10 @@ int main(int argc, char** argv) {
   std::vector<std::thread> producers, consumers;
   for (unsigned i = 0; i < o.consumers; ++i) {
     if (grouped) {
-      consumers.emplace_back([&, i] { consume_group(o, host, port, ready, st, *hists[i], acked_by[i]); });
+      consumers.emplace_back([&, i] {
+        const auto [member_port, core] = member_at(i);
+        consume_group(o, host, member_port, core, ready, st, *hists[i], acked_by[i]);
+      });
     } else {
       consumers.emplace_back([&, i] { consume(o, consumer_shares[i], host, port, ready, st, *hists[i]); });
     }

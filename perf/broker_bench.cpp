@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "broker/shard_router.h"
+#include "perf/loopback_pair.h"
 #include "codec/byte_order.h"
 #include "codec/control.h"
 #include "codec/frame_encoder.h"
@@ -217,25 +218,18 @@ void fetch_phase(const options& o) {
 // The ceiling for fetch: a bare sendfile loop from `path` to a loopback TCP socket
 // whose other end a thread drains, the same file the broker served.
 void sendfile_ceiling(const std::string& path) {
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 1) != 0 ||
-      ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  const auto pair = perf::loopback_tcp_pair(false);
+  if (!pair) {
     std::fprintf(stderr, "ceiling: no loopback socket\n");
     return;
   }
-  std::thread reader([lfd] {
-    const int fd = ::accept(lfd, nullptr, nullptr);
+  const auto [out, drained] = *pair;
+  std::thread reader([fd = drained] {
     std::vector<char> buf(1 << 20);
     while (::recv(fd, buf.data(), buf.size(), 0) > 0) {
     }
     ::close(fd);
   });
-  const int out = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (::connect(out, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
   const int in = ::open(path.c_str(), O_RDONLY);
   struct stat st {};
   ::fstat(in, &st);
@@ -248,7 +242,6 @@ void sendfile_ceiling(const std::string& path) {
   ::close(out);
   reader.join();
   ::close(in);
-  ::close(lfd);
   std::printf("ceiling: bare sendfile of the same segment (%.2f GiB) to loopback: %.2f GB/s\n",
               static_cast<double>(st.st_size) / (1024.0 * 1024 * 1024), static_cast<double>(st.st_size) / s / 1e9);
 }

@@ -16,10 +16,7 @@
 // Run: build-rel/perf/raw_pipeline [--seconds 5] [--rate 100000] [--linger-us 100]
 //        [--size 100] [--pipelines 2] [--dir /work] [--spread]
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -36,6 +33,11 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "perf/loopback_pair.h"
+#include "tools/bench/histogram.h"
+
+using namespace mcp;
 
 namespace {
 
@@ -70,24 +72,9 @@ void pin(unsigned core) {
 
 // A connected loopback pair (client end, server end), TCP_NODELAY on both.
 std::pair<int, int> tcp_pair() {
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (lfd < 0) die("socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 1) != 0 ||
-      ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    die("listen on loopback");
-  }
-  const int c = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (c < 0 || ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("connect");
-  const int s = ::accept(lfd, nullptr, nullptr);
-  if (s < 0) die("accept");
-  ::close(lfd);
-  const int one = 1;
-  for (int fd : {c, s}) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return {c, s};
+  auto p = perf::loopback_tcp_pair(true);
+  if (!p) die("loopback TCP pair");
+  return *p;
 }
 
 bool write_all(int fd, const char* p, std::size_t n) {
@@ -100,45 +87,10 @@ bool write_all(int fd, const char* p, std::size_t n) {
   return true;
 }
 
-// Latency histogram in µs: exact below 1,024, then 1/64 resolution per power of two.
-struct histogram {
-  std::vector<std::uint64_t> buckets = std::vector<std::uint64_t>(64 * 64, 0);
-  std::uint64_t count = 0, max = 0;
-  static unsigned index(std::uint64_t v) {
-    if (v < 1024) return static_cast<unsigned>(v);
-    const unsigned msb = 63u - static_cast<unsigned>(__builtin_clzll(v));
-    return std::min<unsigned>(1024 + (msb - 10) * 64 + static_cast<unsigned>((v >> (msb - 6)) & 63), 64 * 64 - 1);
-  }
-  static std::uint64_t upper(unsigned i) {
-    if (i < 1024) return i;
-    const unsigned msb = (i - 1024) / 64 + 10;
-    return ((64 + std::uint64_t{(i - 1024) % 64}) << (msb - 6)) + (std::uint64_t{1} << (msb - 6)) - 1;
-  }
-  void record(std::uint64_t v) {
-    ++buckets[index(v)];
-    ++count;
-    max = std::max(max, v);
-  }
-  void merge(const histogram& o) {
-    for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += o.buckets[i];
-    count += o.count;
-    max = std::max(max, o.max);
-  }
-  std::uint64_t percentile(double q) const {
-    const auto want = static_cast<std::uint64_t>(q * static_cast<double>(count));
-    std::uint64_t seen = 0;
-    for (unsigned i = 0; i < buckets.size(); ++i) {
-      seen += buckets[i];
-      if (seen > want) return std::min(upper(i), max);
-    }
-    return max;
-  }
-};
-
 struct pipeline {
   int producer_fd = -1, relay_in = -1, relay_out = -1, consumer_fd = -1, file = -1;
   std::uint64_t sent = 0, received = 0;
-  histogram latency;
+  bench::histogram latency;  // µs
 };
 
 void produce(const settings& s, unsigned core, pipeline& p, std::uint64_t start, std::uint64_t end) {
@@ -276,10 +228,10 @@ int main(int argc, char** argv) {
   }
   for (auto& t : threads) t.join();
   const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
-  histogram all;
+  bench::histogram all;
   std::uint64_t sent = 0, received = 0;
   for (auto& p : ps) {
-    all.merge(p.latency);
+    p.latency.merge_into(all);
     sent += p.sent;
     received += p.received;
     ::close(p.file);
@@ -297,6 +249,6 @@ int main(int argc, char** argv) {
   std::printf("e2e latency (us%s): p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n",
               s.rate > 0 ? ", from scheduled send times" : "", static_cast<unsigned long long>(all.percentile(0.5)),
               static_cast<unsigned long long>(all.percentile(0.9)), static_cast<unsigned long long>(all.percentile(0.99)),
-              static_cast<unsigned long long>(all.percentile(0.999)), static_cast<unsigned long long>(all.max));
+              static_cast<unsigned long long>(all.percentile(0.999)), static_cast<unsigned long long>(all.max()));
   return received == sent ? 0 : 1;
 }

@@ -146,19 +146,23 @@ struct consumer::state {
   }
 
   // Following: gives each follow back the bytes of the records the last poll
-  // handed out, so the broker pushes again (one WINDOW per partition and poll).
+  // handed out, so the broker pushes again (one WINDOW per partition and poll,
+  // one send per connection).
   result<void> grant_windows() {
     if (!following()) return {};
-    std::vector<std::byte> frame;
+    std::vector<std::vector<std::byte>> per_shard(conns.size());
     for (auto& c : cursors) {
       if (c.outstanding == 0 || c.to_grant == 0) continue;
-      frame.clear();
+      auto& frames = per_shard[route.shard_of[c.partition]];
       while (c.to_grant > 0) {
         const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(c.to_grant, 1u << 30));
-        append_window(frame, c.outstanding, n);
+        append_window(frames, c.outstanding, n);
         c.to_grant -= n;
       }
-      if (auto s = conns[route.shard_of[c.partition]]->send_bytes(frame); !s) return s;
+    }
+    for (std::size_t s = 0; s < per_shard.size(); ++s) {
+      if (per_shard[s].empty()) continue;
+      if (auto r = conns[s]->send_bytes(per_shard[s]); !r) return r;
     }
     return {};
   }
